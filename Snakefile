@@ -1,0 +1,17 @@
+# archopt: CNN architecture-optimization study. Rules are thin; the logic is in archopt/.
+from snakemake.utils import min_version
+
+min_version("9.19")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/models.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

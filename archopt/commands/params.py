@@ -1,0 +1,22 @@
+"""``archopt params --dataset D NAME...``: one ``NAME<TAB>PARAMS`` line per name."""
+
+from __future__ import annotations
+
+import argparse
+
+from archopt.models import count_params, get_model
+
+DATASETS = ("cifar10", "cifar100", "maps")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("params", help="print parameter counts of named networks")
+    parser.add_argument("--dataset", default="cifar10", choices=DATASETS)
+    parser.add_argument("names", nargs="+", metavar="NAME", help="canonical name or paper alias")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in args.names:
+        print(f"{name}\t{count_params(get_model(name, args.dataset))}", flush=True)
+    return 0

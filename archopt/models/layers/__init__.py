@@ -1,0 +1,22 @@
+"""Building blocks shared by every network family: one module per technique."""
+
+from archopt.models.layers.dsc import DepthwiseSeparableConv
+from archopt.models.layers.grouped import GroupedPointwiseConv
+from archopt.models.layers.shift import (
+    SHIFT_IMPLEMENTATIONS,
+    ChannelShift,
+    set_shift_impl,
+    shift_directions,
+)
+from archopt.models.layers.shuffle import ChannelShuffle, channel_shuffle
+
+__all__ = [
+    "SHIFT_IMPLEMENTATIONS",
+    "ChannelShift",
+    "ChannelShuffle",
+    "DepthwiseSeparableConv",
+    "GroupedPointwiseConv",
+    "channel_shuffle",
+    "set_shift_impl",
+    "shift_directions",
+]

@@ -1,0 +1,198 @@
+"""Model names, aliases and construction.
+
+Canonical names are the dissertation's names lower-cased without the ``(g = N)`` suffix:
+
+* ``squeezenet[-dsc|-shift|-shuffle]``
+* ``resnet{20,56,110}[-dsc|-shift|-shuffle]``; expanded ``resnet20-dsc-0.36`` (widths
+  ``int(c / 0.36)``); channel-reduced ``resnet20-2.5`` (widths ``int(c / 2.5)``);
+  bottleneck-reduced ``resnet20-2.4_block`` (bottleneck width ``int(out / 2.4)``)
+* ``pix2pix[-dsc|-shift|-shuffle]`` (the generator; maps only)
+
+The rate grammar accepts any positive rate, so searched widths are buildable by name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from torch import nn
+
+from archopt.models.pix2pix import UnetGenerator
+from archopt.models.resnet import BLOCKS_PER_STAGE, CifarResNet, ResNetSpec, scaled_widths
+from archopt.models.squeezenet import CifarSqueezeNet
+
+TECHNIQUES = ("base", "dsc", "shift", "shuffle")
+DATASET_CLASSES = {"cifar10": 10, "cifar100": 100}
+GAN_DATASETS = ("maps",)
+RESNET_DEPTHS = tuple(BLOCKS_PER_STAGE)
+
+# The equal-budget networks the dissertation named (Tables 5-12). archopt's own search
+# (archopt.search) picks its factors; these names stay buildable for comparison.
+PAPER_SCALED_MODELS = {
+    "cifar10": (
+        "resnet20-dsc-0.36", "resnet20-shift-0.35", "resnet20-shuffle-0.27",
+        "resnet56-dsc-0.35", "resnet56-shift-0.34", "resnet56-shuffle-0.25",
+        "resnet110-dsc-0.35", "resnet110-shift-0.34", "resnet110-shuffle-0.25",
+        "resnet20-2.6", "resnet20-2.7", "resnet20-3.25", "resnet20-2.4_block",
+        "resnet20-2.6_block", "resnet20-3.5_block", "resnet56-2.6", "resnet56-2.8",
+        "resnet56-3.3", "resnet56-2.4_block", "resnet56-2.6_block", "resnet56-3.5_block",
+        "resnet110-2.6", "resnet110-2.8", "resnet110-3.5", "resnet110-2.3_block",
+        "resnet110-2.6_block", "resnet110-3.5_block",
+    ),
+    "cifar100": (
+        "resnet20-dsc-0.37", "resnet20-shift-0.36", "resnet20-shuffle-0.27",
+        "resnet20-2.4", "resnet20-2.5", "resnet20-3", "resnet20-2.7_block",
+        "resnet20-3.4_block", "resnet56-2.7", "resnet56-3.5",
+    ),
+}
+
+_SUFFIX_GROUPS = re.compile(r"\s*\(\s*g\s*=\s*\d+\s*\)\s*$")
+_RATE = r"(\d+(?:\.\d+)?)"
+_PATTERNS = (
+    ("squeezenet", re.compile(r"^squeezenet(?:-(dsc|shift|shuffle))?$")),
+    ("pix2pix", re.compile(r"^pix2pix(?:-(dsc|shift|shuffle))?$")),
+    ("resnet_block", re.compile(rf"^resnet(\d+)-{_RATE}_block$")),
+    ("resnet_reduced", re.compile(rf"^resnet(\d+)-{_RATE}$")),
+    ("resnet", re.compile(rf"^resnet(\d+)(?:-(dsc|shift|shuffle))?(?:-{_RATE})?$")),
+)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a name means: family, technique and how its widths were scaled."""
+
+    name: str  # canonical
+    family: str  # squeezenet | resnet | pix2pix
+    technique: str  # base | dsc | shift | shuffle
+    scaling: str = "none"  # none | expand | reduce_channels | reduce_block
+    factor: float | None = None  # the rate in the name
+    depth: int | None = None
+
+    @property
+    def is_gan(self) -> bool:
+        return self.family == "pix2pix"
+
+
+def format_rate(rate: float) -> str:
+    """Shortest decimal form, as names print it: 2.5, 3, 0.36."""
+    return f"{rate:g}"
+
+
+def canonical_name(name: str) -> str:
+    """Normalize a canonical name or any alias printed in the dissertation."""
+    text = _SUFFIX_GROUPS.sub("", name.strip()).lower()
+    return text.replace("pix-2-pix", "pix2pix").replace(" ", "")
+
+
+def parse_name(name: str) -> ModelInfo:
+    """Parse a model name (canonical or paper alias); raises ``ValueError`` naming it."""
+    text = canonical_name(name)
+    for kind, pattern in _PATTERNS:
+        match = pattern.match(text)
+        if match:
+            return _info_from_match(kind, match, name)
+    raise ValueError(
+        f"unknown model name {name!r}: expected e.g. 'resnet20', 'resnet56-shift', "
+        "'resnet20-dsc-0.36', 'resnet20-2.5', 'resnet20-2.4_block', 'squeezenet-shuffle', "
+        "'pix2pix-dsc' (see `archopt models`)"
+    )
+
+
+def _rate(text: str, original: str) -> float:
+    rate = float(text)
+    if rate <= 0:
+        raise ValueError(f"model name {original!r}: the rate must be positive")
+    return rate
+
+
+def _depth(text: str, original: str) -> int:
+    depth = int(text)
+    if depth not in RESNET_DEPTHS:
+        raise ValueError(f"model name {original!r}: ResNet depth must be one of {RESNET_DEPTHS}")
+    return depth
+
+
+def _info_from_match(kind: str, match: re.Match, original: str) -> ModelInfo:
+    if kind in ("squeezenet", "pix2pix"):
+        technique = match.group(1) or "base"
+        name = kind if technique == "base" else f"{kind}-{technique}"
+        return ModelInfo(name, kind, technique)
+    depth = _depth(match.group(1), original)
+    if kind == "resnet_block":
+        rate = _rate(match.group(2), original)
+        return ModelInfo(
+            f"resnet{depth}-{format_rate(rate)}_block", "resnet", "base", "reduce_block", rate, depth
+        )
+    if kind == "resnet_reduced":
+        rate = _rate(match.group(2), original)
+        return ModelInfo(
+            f"resnet{depth}-{format_rate(rate)}", "resnet", "base", "reduce_channels", rate, depth
+        )
+    technique = match.group(2) or "base"
+    name = f"resnet{depth}" + ("" if technique == "base" else f"-{technique}")
+    if match.group(3) is None:
+        return ModelInfo(name, "resnet", technique, depth=depth)
+    if technique == "base":
+        raise ValueError(f"model name {original!r}: a plain ResNet takes 'resnet{depth}-RATE'")
+    rate = _rate(match.group(3), original)
+    return ModelInfo(f"{name}-{format_rate(rate)}", "resnet", technique, "expand", rate, depth)
+
+
+def resnet_spec(info: ModelInfo) -> ResNetSpec:
+    """The ResNet structure a parsed name stands for."""
+    body = "basic" if info.technique == "base" else info.technique
+    if info.scaling == "reduce_block":
+        return ResNetSpec(info.depth, "bottleneck", mid_rate=info.factor)
+    if info.scaling in ("expand", "reduce_channels"):
+        return ResNetSpec(info.depth, body, scaled_widths(info.factor, info.technique))
+    return ResNetSpec(info.depth, body)
+
+
+def check_dataset(info: ModelInfo, dataset: str) -> None:
+    known = (*DATASET_CLASSES, *GAN_DATASETS)
+    if dataset not in known:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {known}")
+    if info.is_gan != (dataset in GAN_DATASETS):
+        expected = "maps" if info.is_gan else "cifar10 or cifar100"
+        raise ValueError(f"model {info.name!r} is trained on {expected}, not {dataset!r}")
+
+
+def get_model(name: str, dataset: str = "cifar10") -> nn.Module:
+    """Build a freshly initialized network (classifier for CIFAR, generator for maps)."""
+    info = parse_name(name)
+    if info.is_gan and dataset == "cifar10":
+        dataset = "maps"  # the signature's default; a generator only exists for maps
+    check_dataset(info, dataset)
+    if info.family == "squeezenet":
+        model = CifarSqueezeNet(info.technique, DATASET_CLASSES[dataset])
+    elif info.family == "pix2pix":
+        model = UnetGenerator(variant=info.technique)
+    else:
+        model = CifarResNet(resnet_spec(info), DATASET_CLASSES[dataset])
+    model.archopt_info = info
+    return model
+
+
+def base_models() -> list[str]:
+    """Every family x technique without width scaling, in study order."""
+    names = [f"squeezenet{'' if t == 'base' else '-' + t}" for t in TECHNIQUES]
+    for depth in RESNET_DEPTHS:
+        names += [f"resnet{depth}{'' if t == 'base' else '-' + t}" for t in TECHNIQUES]
+    names += [f"pix2pix{'' if t == 'base' else '-' + t}" for t in TECHNIQUES]
+    return names
+
+
+def list_models() -> list[str]:
+    """Registered canonical names: the base zoo plus the paper's equal-budget nets."""
+    scaled = sorted({n for names in PAPER_SCALED_MODELS.values() for n in names})
+    return base_models() + scaled
+
+
+def models_for_dataset(dataset: str) -> list[str]:
+    """The dissertation's networks for one dataset (catalog order)."""
+    if dataset in GAN_DATASETS:
+        return [n for n in base_models() if n.startswith("pix2pix")]
+    return [n for n in base_models() if not n.startswith("pix2pix")] + list(
+        PAPER_SCALED_MODELS.get(dataset, ())
+    )

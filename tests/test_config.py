@@ -1,0 +1,54 @@
+"""Config precedence (config.yaml < preset < command line) and validation messages."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from archopt.config import ConfigError, load_config, resolve_config, validate_config
+
+from conftest import REPO
+
+CONFIG = REPO / "config.yaml"
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+
+
+def test_repository_config_is_valid_and_is_the_paper_study():
+    config = load_config(CONFIG, SCHEMA)
+    assert config["preset"] == "paper"
+    assert config["train"]["max_epochs"] == 200
+    assert config["train"]["grid"] == {"lr": [0.1, 0.01, 0.001], "batch_size": [128, 256]}
+
+
+def test_quick_preset_overlays_config_yaml():
+    config = load_config(CONFIG, SCHEMA, {"preset": "quick"})
+    assert config["train"]["max_epochs"] < 10 and config["train"]["train_subset"]
+    assert config["datasets"]["cifar10"]["md5"]  # untouched keys survive
+
+
+def test_command_line_beats_preset_beats_config_yaml():
+    base = yaml.safe_load(CONFIG.read_text())
+    overrides = {"preset": "quick", "train": {"max_epochs": 7}}
+    config = resolve_config(base, overrides)
+    assert config["train"]["max_epochs"] == 7  # command line wins over the preset
+    assert config["train"]["train_subset"] == 2000  # preset wins over config.yaml
+    assert config["train"]["seeds"] == [0]  # config.yaml where nobody else speaks
+
+
+def test_unknown_key_is_named():
+    config = load_config(CONFIG, SCHEMA)
+    config["train"]["max_epoch"] = 3
+    with pytest.raises(ConfigError, match=r"unknown config key 'train\.max_epoch'"):
+        validate_config(config, SCHEMA)
+
+
+def test_wrong_type_is_named():
+    config = load_config(CONFIG, SCHEMA)
+    config["bench"]["images"] = "all"
+    with pytest.raises(ConfigError, match=r"config key 'bench\.images'"):
+        validate_config(config, SCHEMA)
+
+
+def test_unknown_preset_is_named():
+    with pytest.raises(ConfigError, match="config key 'preset'"):
+        resolve_config({"preset": "paper"}, {"preset": "fast"})

@@ -1,0 +1,33 @@
+# Config resolution and validation, wildcard constraints, helpers shared by all rules.
+import yaml
+
+from archopt.config import resolve_config, validate_config
+from archopt.study import study_networks
+
+
+def _resolved_config():
+    with open(workflow.source_path("../../config.yaml")) as handle:
+        base = yaml.safe_load(handle) or {}
+    resolved = resolve_config(base, workflow.config_settings.overwrite_config)
+    validate_config(resolved, workflow.source_path("../schemas/config.schema.yaml"))
+    return resolved
+
+
+_final_config = _resolved_config()
+config.clear()
+config.update(_final_config)
+
+
+wildcard_constraints:
+    dataset="cifar10|cifar100|maps",
+
+
+def catalog_datasets():
+    datasets = list(config["studies"])
+    if config["gan"]["variants"]:
+        datasets.append("maps")
+    return datasets
+
+
+def all_targets():
+    return expand("results/models/{dataset}/catalog.csv", dataset=catalog_datasets())

@@ -1,0 +1,19 @@
+rule catalog:
+    output:
+        report(
+            "results/models/{dataset}/catalog.csv",
+            caption="../report/catalog.rst",
+            category="Models",
+        ),
+    log:
+        "logs/catalog/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        networks=lambda wildcards: study_networks(config, wildcards.dataset),
+    script:
+        "../scripts/catalog.py"
