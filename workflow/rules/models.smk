@@ -1,3 +1,10 @@
+def catalog_targets():
+    return expand("results/models/{dataset}/catalog.csv", dataset=catalog_datasets())
+
+
+TARGET_FUNCTIONS.append(catalog_targets)
+
+
 rule catalog:
     output:
         report(
