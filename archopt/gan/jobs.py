@@ -1,0 +1,116 @@
+"""Glue for ``workflow/scripts/{gan_palette,train_gan,evaluate_gan}.py``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from archopt.data.maps import MapsPairs
+from archopt.gan.evaluate import (
+    generate,
+    image_metrics,
+    metric_summary,
+    palette_from_training_maps,
+    sample_indices,
+    write_samples,
+)
+from archopt.gan.train import GanSpec, train_gan
+from archopt.gpu import claim_device
+from archopt.io import atomic_dir, write_json_atomic
+from archopt.models import count_macs, count_params, get_model, input_shape, parse_name
+from archopt.train.checkpoint import load_weights, save_checkpoint
+from archopt.train.jobs import data_root
+from archopt.workflow import job_logger
+
+GAN_DIR = "results/gan/maps/{model}"
+
+
+def gan_resume_path(model_dir: str | os.PathLike) -> Path:
+    """Per-epoch state next to, not among, the rule's outputs (kept on --rerun-incomplete)."""
+    return Path(model_dir) / "resume" / "state.pt"
+
+
+def palette_job(snakemake: Any) -> None:
+    logger = job_logger(snakemake, "gan_palette")
+    settings = snakemake.config["gan"]
+    pairs = MapsPairs(
+        data_root(snakemake.input.data), "train", train=False,
+        subset=settings["train_subset"], crop_size=settings["crop_size"],
+    )
+    palette = palette_from_training_maps(pairs, settings["palette_size"], settings["seed"])
+    write_json_atomic(
+        snakemake.output[0],
+        {"k": settings["palette_size"], "seed": settings["seed"], "maps": len(pairs),
+         "colours": palette.round(decimals=2).tolist()},
+    )
+    logger.info("palette of %d colours fitted on %d training maps", len(palette), len(pairs))
+
+
+def train_gan_job(snakemake: Any) -> None:
+    logger = job_logger(snakemake, "train_gan")
+    torch.set_num_threads(snakemake.threads)
+    settings = snakemake.config["gan"]
+    model = parse_name(snakemake.wildcards.model).name
+    pairs = MapsPairs(
+        data_root(snakemake.input.data), "train", train=True, subset=settings["train_subset"],
+        load_size=settings["load_size"], crop_size=settings["crop_size"],
+    )
+    spec = GanSpec(
+        model, settings["epochs"], settings["epochs_decay"], settings["seed"], len(pairs),
+        settings["load_size"], settings["crop_size"],
+    )
+    state_path = gan_resume_path(Path(snakemake.output.checkpoint).parent)
+    with claim_device() as placement:
+        logger.info("%s on %s (%s), %d threads", spec, placement.device, placement.placement,
+                    torch.get_num_threads())
+        run = train_gan(spec, pairs, state_path, placement.device, logger, settings["restart"])
+    save_checkpoint(
+        snakemake.output.checkpoint, model, "maps", run.pix2pix.generator.state_dict(),
+        run.epoch, float("nan"),
+    )
+    write_json_atomic(
+        snakemake.output.metrics,
+        {"model": model, "spec": spec.__dict__, "device": placement.as_dict(),
+         "train_seconds": sum(h["seconds"] for h in run.history), "history": run.history},
+    )
+    shutil.rmtree(state_path.parent)
+
+
+def evaluate_gan_job(snakemake: Any) -> None:
+    logger = job_logger(snakemake, "evaluate_gan")
+    torch.set_num_threads(snakemake.threads)
+    settings = snakemake.config["gan"]
+    model = parse_name(snakemake.wildcards.model).name
+    pairs = MapsPairs(
+        data_root(snakemake.input.data), "val", train=False, subset=settings["val_subset"],
+        crop_size=settings["crop_size"],
+    )
+    palette = torch.tensor(json.loads(Path(snakemake.input.palette).read_text())["colours"])
+    generator = load_weights(snakemake.input.checkpoint, model, "maps")
+    inputs, reals, fakes = generate(generator, pairs, settings["seed"])
+    summary = metric_summary(image_metrics(reals, fakes, palette), settings["seed"])
+    indices = sample_indices(len(pairs), settings["samples"], settings["seed"])
+    samples_dir = Path(snakemake.output.samples)
+    with atomic_dir(samples_dir) as tmp:  # the folder appears complete or not at all
+        names = write_samples(tmp, pairs.paths, inputs, reals, fakes, indices)
+    training = json.loads(Path(snakemake.input.metrics).read_text())
+    summary.update(
+        model=model,
+        params=count_params(generator),
+        macs=count_macs(partial(get_model, model, "maps"), input_shape("maps")),
+        epochs=len(training["history"]),
+        train_pairs=training["spec"]["train_pairs"],
+        train_seconds=training["train_seconds"],
+        device=training["device"],
+        palette_size=len(palette),
+        storage_bytes=os.path.getsize(snakemake.input.checkpoint),
+        samples=names,
+    )
+    write_json_atomic(snakemake.output.summary, summary)
+    logger.info("%s: pixel accuracy %.2f%% on %d pairs", model, summary["pixel_acc"], len(pairs))

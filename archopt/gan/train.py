@@ -1,0 +1,138 @@
+"""Train one Pix2Pix variant, one epoch at a time, resumable after a kill.
+
+After every epoch the full state (G, D, both optimizers, RNG states, loss history) is
+written atomically to a resume file outside Snakemake's declared outputs, as for the
+classifiers (archopt.train): a rerun with ``--rerun-incomplete`` continues from the last
+finished epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from archopt.data.maps import MapsPairs
+from archopt.gan.pix2pix import Pix2Pix, lr_factor
+from archopt.train.checkpoint import CheckpointError, read_torch_dict, save_torch_atomic
+from archopt.train.loop import LogStream, format_duration
+
+STATE_KEYS = ("spec", "pix2pix", "rng", "history")
+PROGRESS_INTERVAL_S = 30.0
+
+
+@dataclass(frozen=True)
+class GanSpec:
+    """What determines a GAN run; a resume state must match it."""
+
+    model: str
+    epochs: int
+    epochs_decay: int
+    seed: int
+    train_pairs: int
+    load_size: int
+    crop_size: int
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs + self.epochs_decay
+
+
+class GanRun:
+    def __init__(self, spec: GanSpec, pairs: MapsPairs, device: str) -> None:
+        self.spec = spec
+        self.device = device
+        torch.manual_seed(spec.seed)  # initialization and dropout
+        self.pix2pix = Pix2Pix(spec.model, device)
+        self.generator = torch.Generator().manual_seed(spec.seed)  # order, crops, flips
+        pairs.generator = self.generator
+        self.pairs = pairs
+        self.history: list[dict[str, Any]] = []
+
+    @property
+    def epoch(self) -> int:
+        return len(self.history)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "spec": asdict(self.spec),
+            "pix2pix": self.pix2pix.state(),
+            "rng": {"torch": torch.get_rng_state(), "data": self.generator.get_state()},
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.pix2pix.load_state(state["pix2pix"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.generator.set_state(state["rng"]["data"])
+        self.history = list(state["history"])
+
+    def train_epoch(self, stream: LogStream) -> dict[str, float]:
+        factor = lr_factor(self.epoch, self.spec.epochs, self.spec.epochs_decay)
+        self.pix2pix.set_lr_factor(factor)
+        self.pix2pix.train()
+        order = torch.randperm(len(self.pairs), generator=self.generator).tolist()
+        losses = []
+        for index in tqdm(
+            order, desc=f"epoch {self.epoch + 1}", unit="pair", file=stream,
+            mininterval=PROGRESS_INTERVAL_S, ascii=True,
+        ):
+            source, target = self.pairs[index]
+            step = self.pix2pix.train_step(
+                source[None].to(self.device), target[None].to(self.device)
+            )
+            losses.append(asdict(step))
+        means = {key: float(np.mean([loss[key] for loss in losses])) for key in losses[0]}
+        return {"epoch": self.epoch + 1, "lr": 2e-4 * factor, **means}
+
+
+def load_gan_state(path: Path, spec: GanSpec) -> dict[str, Any]:
+    advice = "delete it (or set gan.restart: true) to start this run afresh"
+    try:
+        state = read_torch_dict(path, "GAN resume state", STATE_KEYS)
+    except CheckpointError as error:
+        raise CheckpointError(f"{error}; {advice}") from None
+    if state["spec"] != asdict(spec):
+        raise CheckpointError(
+            f"GAN resume state {path} belongs to another run (saved {state['spec']}, now "
+            f"{asdict(spec)}); {advice}"
+        )
+    return state
+
+
+def train_gan(
+    spec: GanSpec,
+    pairs: MapsPairs,
+    state_path: str | os.PathLike,
+    device: str,
+    logger: logging.Logger,
+    restart: bool = False,
+) -> GanRun:
+    """Train (or resume) ``spec`` for ``epochs + epochs_decay`` epochs."""
+    state_path = Path(state_path)
+    run = GanRun(spec, pairs, device)
+    if state_path.exists() and not restart:
+        run.load_state_dict(load_gan_state(state_path, spec))
+        logger.info("resuming from %s after epoch %d", state_path, run.epoch)
+    stream = LogStream(logger)
+    while run.epoch < spec.total_epochs:
+        start = time.perf_counter()
+        record = run.train_epoch(stream)
+        record["seconds"] = time.perf_counter() - start
+        run.history.append(record)
+        save_torch_atomic(state_path, run.state_dict())
+        mean = sum(h["seconds"] for h in run.history) / run.epoch
+        logger.info(
+            "epoch %d/%d: G gan %.3f l1 %.3f | D real %.3f fake %.3f | lr %.2e | %.1f s | ETA %s",
+            run.epoch, spec.total_epochs, record["g_gan"], record["g_l1"], record["d_real"],
+            record["d_fake"], record["lr"], record["seconds"],
+            format_duration(mean * (spec.total_epochs - run.epoch)),
+        )
+    return run

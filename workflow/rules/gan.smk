@@ -1,0 +1,75 @@
+# Pix2Pix on maps (archopt.gan): a palette fitted once on the training maps, then one
+# training and one evaluation job per generator variant.
+from archopt.gan.jobs import GAN_DIR
+
+
+def gan_targets():
+    return expand(f"{GAN_DIR}/summary.json", model=config["gan"]["variants"])
+
+
+TARGET_FUNCTIONS.append(gan_targets)
+
+
+rule gan_palette:
+    input:
+        data=dataset_marker("maps"),
+    output:
+        "results/gan/maps/palette.json",
+    log:
+        "logs/gan/palette.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/gan_palette.py"
+
+
+rule train_gan:
+    input:
+        data=dataset_marker("maps"),
+    output:
+        checkpoint=f"{GAN_DIR}/generator.pt",
+        metrics=f"{GAN_DIR}/training.json",
+    log:
+        "logs/gan/{model}/train.log",
+    wildcard_constraints:
+        model="pix2pix[a-z-]*",
+    conda:
+        "../../environment.yml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=60 * 24,
+        gpu=int(TRAIN_USES_CUDA),
+    script:
+        "../scripts/train_gan.py"
+
+
+rule evaluate_gan:
+    input:
+        data=dataset_marker("maps"),
+        checkpoint=f"{GAN_DIR}/generator.pt",
+        metrics=f"{GAN_DIR}/training.json",
+        palette="results/gan/maps/palette.json",
+    output:
+        summary=report(
+            f"{GAN_DIR}/summary.json",
+            caption="../report/gan_summary.rst",
+            category="Pix2Pix",
+        ),
+        samples=directory(f"{GAN_DIR}/samples"),
+    log:
+        "logs/gan/{model}/evaluate.log",
+    wildcard_constraints:
+        model="pix2pix[a-z-]*",
+    conda:
+        "../../environment.yml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../scripts/evaluate_gan.py"
