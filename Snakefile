@@ -9,6 +9,13 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/search.smk"
+include: "workflow/rules/bench.smk"
+include: "workflow/rules/gan.smk"
+include: "workflow/rules/perceptual.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

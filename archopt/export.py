@@ -26,6 +26,8 @@ def onnx_bytes(model: nn.Module, example: torch.Tensor) -> bytes:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # The slice implementation of the shift uses step-1 slices the folder skips.
+            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
             torch.onnx.export(
                 model,
                 (example,),
@@ -47,6 +49,22 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | os.PathLike
     with atomic_path(path) as tmp:
         tmp.write_bytes(onnx_bytes(model, example))
     return Path(path)
+
+
+def with_metadata(model_bytes: bytes, properties: dict[str, str]) -> bytes:
+    """The ONNX model with ``properties`` added to its ``metadata_props``."""
+    import onnx
+
+    proto = onnx.load_from_string(model_bytes)
+    onnx.helper.set_model_props(proto, {**onnx_metadata(model_bytes), **properties})
+    return proto.SerializeToString()
+
+
+def onnx_metadata(model_bytes: bytes) -> dict[str, str]:
+    """The ``metadata_props`` of a serialized ONNX model."""
+    import onnx
+
+    return {prop.key: prop.value for prop in onnx.load_from_string(model_bytes).metadata_props}
 
 
 def ort_session(model_bytes_or_path: bytes | str | os.PathLike, threads: int = 1, cuda: bool = False):

@@ -5,22 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from archopt.models import models_for_dataset, parse_name
-from archopt.models.registry import check_dataset
+from archopt.models import parse_name
+from archopt.models.registry import base_models, check_dataset
+from archopt.search import DEFAULT_STEP, searched_models
 
 
 def study_networks(config: Mapping[str, Any], dataset: str) -> list[str]:
     """Canonical names of the networks studied on ``dataset``.
 
-    ``networks: null`` means the dissertation's full list for that dataset; a list keeps
-    the networks of that list that belong to the dataset (classifiers on CIFAR,
-    generators on maps). Unknown names fail with the offending name.
+    ``networks: null`` means every unscaled classifier of the zoo plus the equal-budget
+    networks archopt's own search picks for that dataset (``archopt.search``; the
+    dissertation's hand-picked rates stay in ``PAPER_SCALED_MODELS`` for comparison); a
+    list keeps the networks of that list that belong to the dataset (classifiers on
+    CIFAR, generators on maps). Unknown names fail with the offending name.
     """
     if dataset == "maps":
         return [parse_name(n).name for n in config["gan"]["variants"]]
     chosen = config.get("networks")
     if chosen is None:
-        return models_for_dataset(dataset)
+        step = config.get("search", {}).get("step", DEFAULT_STEP)
+        classifiers = [name for name in base_models() if not parse_name(name).is_gan]
+        return classifiers + searched_models(dataset, step)
     names = []
     for name in chosen:
         try:

@@ -77,3 +77,17 @@ def test_done_condition_line():
         capture_output=True, text=True, check=True,
     ).stdout
     assert out == "ResNet20-DSC-0.36\t270684\n"
+
+
+def test_paper_scaled_names_are_exactly_tables_5_to_12():
+    from archopt.models import parse_name
+    from archopt.models.registry import PAPER_SCALED_MODELS
+
+    for dataset, names in PAPER_SCALED_MODELS.items():
+        printed = {
+            parse_name(r["model"]).name
+            for r in ROWS
+            if r["dataset"] == dataset and 5 <= int(r["table"]) <= 12
+            and parse_name(r["model"]).scaling != "none"
+        }
+        assert set(names) == printed and len(names) == len(printed) == 27

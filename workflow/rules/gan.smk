@@ -2,12 +2,9 @@
 # training and one evaluation job per generator variant.
 from archopt.gan.jobs import GAN_DIR
 
-
-def gan_targets():
-    return expand(f"{GAN_DIR}/summary.json", model=config["gan"]["variants"])
-
-
-TARGET_FUNCTIONS.append(gan_targets)
+TARGET_FUNCTIONS.append(
+    lambda: expand(f"{GAN_DIR}/summary.json", model=config["gan"]["variants"])
+)
 
 
 rule gan_palette:

@@ -1,8 +1,6 @@
-def catalog_targets():
-    return expand("results/models/{dataset}/catalog.csv", dataset=catalog_datasets())
-
-
-TARGET_FUNCTIONS.append(catalog_targets)
+TARGET_FUNCTIONS.append(
+    lambda: expand("results/models/{dataset}/catalog.csv", dataset=catalog_datasets())
+)
 
 
 rule catalog:

@@ -7,6 +7,7 @@ from archopt.models.layers.shift import (
     ChannelShift,
     set_shift_impl,
     shift_directions,
+    uses_shift,
 )
 from archopt.models.layers.shuffle import ChannelShuffle, channel_shuffle
 
@@ -19,4 +20,5 @@ __all__ = [
     "channel_shuffle",
     "set_shift_impl",
     "shift_directions",
+    "uses_shift",
 ]

@@ -107,6 +107,11 @@ class ChannelShift(nn.Module):
         return f"channels={self.channels}, kernel_size={self.kernel_size}, impl={self._impl!r}"
 
 
+def uses_shift(model: nn.Module) -> bool:
+    """Whether ``model`` contains a :class:`ChannelShift` (so its implementation matters)."""
+    return any(isinstance(module, ChannelShift) for module in model.modules())
+
+
 def set_shift_impl(model: nn.Module, impl: str) -> nn.Module:
     """Switch every :class:`ChannelShift` inside ``model`` to ``impl``; returns the model."""
     for module in model.modules():

@@ -1,0 +1,29 @@
+"""Glue for ``workflow/scripts/download.py``: unpack the ``snakemake`` object, download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from archopt.data.archive import ArchiveError
+from archopt.data.download import DownloadError, download_dataset
+from archopt.data.structure import StructureError
+from archopt.workflow import job_logger
+
+
+def download_job(snakemake: Any) -> None:
+    """Download the rule's dataset into the folder of its ``manifest.json`` output.
+
+    The URL is read from the config rather than from ``params`` so that pointing at a
+    mirror of the same archive (same MD5) does not make Snakemake download it again.
+    """
+    dataset = snakemake.params.dataset
+    logger = job_logger(snakemake, f"download.{dataset}")
+    url = snakemake.config["datasets"][dataset]["url"]
+    try:
+        download_dataset(
+            dataset, Path(snakemake.output[0]).parent, url, snakemake.params.md5, logger
+        )
+    except (DownloadError, ArchiveError, StructureError) as error:
+        logger.error("%s", error)
+        raise SystemExit(1) from None

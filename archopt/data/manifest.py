@@ -1,0 +1,61 @@
+"""``resources/{name}/manifest.json``: the marker a finished download writes last."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from archopt import __version__
+from archopt.io import write_json_atomic
+
+MANIFEST_NAME = "manifest.json"
+
+
+def manifest_path(dataset_dir: str | Path) -> Path:
+    return Path(dataset_dir) / MANIFEST_NAME
+
+
+def build_manifest(
+    dataset: str,
+    *,
+    url: str,
+    md5_expected: str | None,
+    md5_actual: str | None,
+    counts: dict[str, int],
+    **details: Any,
+) -> dict[str, Any]:
+    """The manifest's fields; ``verified`` is true only when an expected MD5 was matched."""
+    verified = md5_expected is not None and md5_expected.lower() == (md5_actual or "").lower()
+    return {
+        "dataset": dataset,
+        "url": url,
+        "md5_expected": md5_expected,
+        "md5_actual": md5_actual,
+        "verified": verified,
+        "counts": counts,
+        **details,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "archopt_version": __version__,
+    }
+
+
+def write_manifest(dataset_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    path = manifest_path(dataset_dir)
+    write_json_atomic(path, manifest)
+    return path
+
+
+def read_manifest(dataset_dir: str | Path) -> dict[str, Any] | None:
+    """The manifest, ``None`` when there is none; a clear error when it is not valid JSON."""
+    path = manifest_path(dataset_dir)
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return manifest

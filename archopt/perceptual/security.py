@@ -1,0 +1,79 @@
+"""Tokens, request forgery protection, input checks and a registration rate limit."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+
+# The WHATWG HTML form rule for e-mail addresses, plus a dot in the domain.
+EMAIL_PATTERN = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
+)
+EMAIL_MAX_LENGTH = 254
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,100}")
+
+
+def new_token() -> str:
+    """A random URL-safe token (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps instead of a token. Tokens are 256-bit random strings,
+    so a plain SHA-256 (no salt, no slow hash) cannot be reversed by guessing."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def looks_like_token(value: str) -> bool:
+    return TOKEN_PATTERN.fullmatch(value) is not None
+
+
+def normalize_email(value: object) -> str:
+    """The address trimmed and lower-cased (one person, one test); ValueError if invalid."""
+    if not isinstance(value, str):
+        raise ValueError("email must be a string")
+    email = value.strip().lower()
+    if len(email) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.fullmatch(email):
+        raise ValueError(f"email {value[:80]!r} is not a valid e-mail address")
+    return email
+
+
+def form_signature(secret: str, purpose: str, subject: str) -> str:
+    """An HMAC binding a form or header token to one cookie (signed double submit)."""
+    return hmac.new(secret.encode(), f"{purpose}:{subject}".encode(), hashlib.sha256).hexdigest()
+
+
+def same(a: str | None, b: str | None) -> bool:
+    """Constant-time comparison; a missing value never matches."""
+    return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
+
+
+class RateLimiter:
+    """At most ``limit`` events per ``window_s`` seconds per key (sliding window)."""
+
+    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+        if limit < 1:
+            raise ValueError(f"rate limit must be at least 1 per window, got {limit}")
+        self.limit = limit
+        self.window_s = window_s
+        self._events: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def retry_after(self, key: str, now: float | None = None) -> float:
+        """Record an event for ``key``: 0 if allowed, else the seconds until one is."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            events = self._events[key]
+            while events and events[0] <= now - self.window_s:
+                events.popleft()
+            if len(events) >= self.limit:
+                return events[0] + self.window_s - now
+            events.append(now)
+            return 0.0

@@ -1,0 +1,202 @@
+"""Looking numbers up in the tidy table, comparing latencies, and the paper's scenarios.
+
+The dissertation's tables follow three scenarios, which the tables, findings and
+figures all share:
+
+* ``direct`` (Tables 1-4): each base network next to its DSC/Shift/Shuffle versions;
+  one group per family and depth (``squeezenet``, ``resnet20``, ...).
+* ``expanded`` (Tables 5-6): each base ResNet next to its optimized versions widened to
+  the base's parameter count; one group per depth.
+* ``reduced_dsc`` / ``reduced_shift`` / ``reduced_shuffle`` (Tables 7-12): each optimized
+  ResNet next to the base ResNet shrunk to its size (fewer channels, or bottlenecks).
+
+A group has an ``anchor`` (the network the others are compared with) and slots named
+by ``role``: the technique in ``direct``/``expanded``, the scaling in ``reduced_*``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from archopt.report.table import PRIMARY_ACCURACY
+
+TECHNIQUE_ORDER = ("base", "dsc", "shift", "shuffle")
+TECHNIQUE_LABELS = {"base": "Base", "dsc": "DSC", "shift": "Shift", "shuffle": "Shuffle"}
+REDUCED_ROLES = ("none", "reduce_channels", "reduce_block")
+SCENARIOS = ("direct", "expanded", "reduced_dsc", "reduced_shift", "reduced_shuffle")
+SCENARIO_TITLES = {
+    "direct": "Direct application (paper Tables 1-4)",
+    "expanded": "Optimized nets expanded to the base's size (paper Tables 5-6)",
+    "reduced_dsc": "Base nets reduced to the DSC net's size (paper Tables 7-8)",
+    "reduced_shift": "Base nets reduced to the Shift net's size (paper Tables 9-10)",
+    "reduced_shuffle": "Base nets reduced to the Shuffle net's size (paper Tables 11-12)",
+}
+ROLE_LABELS = {**TECHNIQUE_LABELS, "none": "optimized net", "reduce_channels": "fewer channels",
+               "reduce_block": "bottleneck blocks"}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One number of the tidy table, with its spread (NaN where unknown)."""
+
+    value: float
+    std: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    n: float = math.nan
+    note: str = ""
+
+    @property
+    def measured(self) -> bool:
+        return not math.isnan(self.value)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95% interval, or the point itself where none was recorded."""
+        if math.isnan(self.ci_low) or math.isnan(self.ci_high):
+            return self.value, self.value
+        return self.ci_low, self.ci_high
+
+
+class Lookup:
+    """Fast access to the tidy table by (source, dataset, model, metric, device, runtime)."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.table = table
+        self._rows: dict[tuple, Measurement] = {}
+        columns = ["source", "dataset", "model", "metric", "device", "runtime", "value", "std",
+                   "ci_low", "ci_high", "n", "note"]
+        for record in table[columns].itertuples(index=False):
+            key = tuple(record[:6])
+            note = "" if pd.isna(record.note) else str(record.note)
+            self._rows[key] = Measurement(record.value, record.std, record.ci_low,
+                                          record.ci_high, record.n, note)
+
+    def get(self, source: str, dataset: str, model: str | None, metric: str, device: str = "",
+            runtime: str = "") -> Measurement | None:
+        """The measurement, or None where it is absent or was not measured."""
+        if model is None:
+            return None
+        found = self._rows.get((source, dataset, model, metric, device, runtime))
+        return found if found is not None and found.measured else None
+
+    def accuracy(self, source: str, dataset: str, model: str | None) -> Measurement | None:
+        return self.get(source, dataset, model, PRIMARY_ACCURACY[dataset])
+
+    def latency(self, source: str, dataset: str, model: str | None, device: str,
+                runtime: str) -> Measurement | None:
+        return self.get(source, dataset, model, "latency_ms", device, runtime)
+
+
+def compare_latency(a: Measurement, b: Measurement) -> str:
+    """``faster``/``slower`` when the 95% intervals are disjoint, else ``tie``.
+
+    The dissertation compared 95% confidence intervals; a difference inside them is not
+    evidence either way.
+    """
+    a_low, a_high = a.interval
+    b_low, b_high = b.interval
+    if a_high < b_low:
+        return "faster"
+    if a_low > b_high:
+        return "slower"
+    return "tie"
+
+
+def models_of(table: pd.DataFrame, source: str, dataset: str) -> pd.DataFrame:
+    """One row of attributes per network of ``source`` on ``dataset``, in table order."""
+    rows = table[(table["source"] == source) & (table["dataset"] == dataset)]
+    return rows.drop_duplicates("model")[
+        ["model", "paper_name", "family", "depth", "technique", "scaling", "width_factor",
+         "budget_of"]
+    ].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Networks compared with each other in one table block; ``slots`` maps role -> model."""
+
+    scenario: str
+    name: str
+    anchor_role: str
+    slots: dict[str, str]
+
+    @property
+    def anchor(self) -> str | None:
+        return self.slots.get(self.anchor_role)
+
+    def others(self) -> dict[str, str]:
+        return {role: model for role, model in self.slots.items() if role != self.anchor_role}
+
+
+def _family_key(model: pd.Series) -> str:
+    return model["family"] if pd.isna(model["depth"]) else f"{model['family']}{int(model['depth'])}"
+
+
+def direct_groups(models: pd.DataFrame) -> list[Group]:
+    plain = models[(models["scaling"] == "none") & (models["family"] != "pix2pix")]
+    groups: dict[str, dict[str, str]] = {}
+    for _, model in plain.iterrows():
+        groups.setdefault(_family_key(model), {})[model["technique"]] = model["model"]
+    return [Group("direct", name, "base", _ordered(slots, TECHNIQUE_ORDER))
+            for name, slots in groups.items()]
+
+
+def expanded_groups(models: pd.DataFrame) -> list[Group]:
+    expanded = models[models["scaling"] == "expand"]
+    groups = []
+    for depth in dict.fromkeys(expanded["depth"]):
+        slots = {"base": f"resnet{depth}"} if f"resnet{depth}" in set(models["model"]) else {}
+        for _, model in expanded[expanded["depth"] == depth].iterrows():
+            slots.setdefault(model["technique"], model["model"])
+        groups.append(Group("expanded", f"resnet{depth}", "base", _ordered(slots, TECHNIQUE_ORDER)))
+    return groups
+
+
+def reduced_groups(models: pd.DataFrame, technique: str) -> list[Group]:
+    reduced = models[models["scaling"].isin(REDUCED_ROLES[1:])]
+    groups = []
+    for depth in dict.fromkeys(models.loc[models["family"] == "resnet", "depth"]):
+        anchor = f"resnet{depth}-{technique}"
+        members = reduced[reduced["budget_of"].fillna("").str.split("|").apply(
+            lambda targets, anchor=anchor: anchor in targets)]
+        if members.empty:
+            continue
+        slots = {"none": anchor} if anchor in set(models["model"]) else {}
+        for _, model in members.iterrows():
+            slots.setdefault(model["scaling"], model["model"])
+        groups.append(Group(f"reduced_{technique}", f"resnet{depth}", "none",
+                            _ordered(slots, REDUCED_ROLES)))
+    return groups
+
+
+def _ordered(slots: dict[str, str], order: tuple[str, ...]) -> dict[str, str]:
+    return {role: slots[role] for role in order if role in slots}
+
+
+def scenario_groups(models: pd.DataFrame, scenario: str) -> list[Group]:
+    """The groups of one scenario among ``models`` (see :func:`models_of`)."""
+    if scenario == "direct":
+        return direct_groups(models)
+    if scenario == "expanded":
+        return expanded_groups(models)
+    if scenario.startswith("reduced_"):
+        return reduced_groups(models, scenario.removeprefix("reduced_"))
+    raise ValueError(f"unknown scenario {scenario!r}: expected one of {SCENARIOS}")
+
+
+def latency_pairs(table: pd.DataFrame, source: str, dataset: str | None = None
+                  ) -> list[tuple[str, str]]:
+    """(device, runtime) pairs with latency rows (measured or skipped) for ``source``."""
+    rows = table[(table["source"] == source) & (table["metric"] == "latency_ms")]
+    if dataset is not None:
+        rows = rows[rows["dataset"] == dataset]
+    return sorted(set(zip(rows["device"], rows["runtime"])))
+
+
+def datasets_of(table: pd.DataFrame, source: str | None = None) -> list[str]:
+    rows = table if source is None else table[table["source"] == source]
+    return [d for d in PRIMARY_ACCURACY if d in set(rows["dataset"])]

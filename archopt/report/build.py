@@ -1,0 +1,322 @@
+"""Assemble the report from its inputs and write every output atomically."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from archopt import __version__
+from archopt.io import atomic_path, write_text_atomic
+from archopt.report import figures as fig
+from archopt.report import sources
+from archopt.report.analysis import SCENARIO_TITLES, SCENARIOS, Lookup, models_of
+from archopt.report.findings import DEFAULT_TOLERANCE, findings, findings_frame
+from archopt.report.flowchart import draw_flowchart, flowchart_leaves, flowchart_text
+from archopt.report.html import (
+    ReportContent,
+    ReportFigure,
+    markdown_lists,
+    markdown_section,
+    render_html,
+)
+from archopt.report.table import ARCHOPT, PAPER, ReportInputs, build_table
+from archopt.report.tables import gan_table, scenario_table
+
+LOG = logging.getLogger("archopt.report")
+
+# name -> (title, caption, how to draw it); the rule declares one PNG per name.
+FIGURES: dict[str, tuple[str, str, Callable[[pd.DataFrame], Figure]]] = {
+    "accuracy": (
+        "Accuracy per network and technique",
+        "Test accuracy (top-1 for CIFAR-10, top-5 for CIFAR-100 as in the dissertation) of each "
+        "base network and its DSC, Shift and Shuffle versions, with 95% Wilson intervals. "
+        "Hollow diamonds: the paper's values.",
+        fig.accuracy_figure,
+    ),
+    "latency": (
+        "Single-image latency per runtime, CPU and GPU",
+        "Mean inference time of one image (batch 1) per network, one bar per runtime, error "
+        "bars = standard deviation over the benchmarked images. Hollow diamonds: the paper "
+        "(PyTorch 2019; its CPU numbers offload one convolution per block to the GPU).",
+        fig.latency_figure,
+    ),
+    "pareto_params": (
+        "Accuracy vs parameters",
+        "Every network of the study; colour = technique, shape = width scaling. The line marks "
+        "the Pareto front (no other network is both smaller and more accurate).",
+        fig.pareto_params_figure,
+    ),
+    "pareto_latency": (
+        "Accuracy vs latency",
+        "Accuracy against mean single-image latency per device and runtime; the line marks the "
+        "Pareto front (no other network is both faster and more accurate).",
+        fig.pareto_latency_figure,
+    ),
+    "latency_ratio": (
+        "Latency relative to the base network",
+        "Latency of each technique divided by its base network's, geometric mean over networks "
+        "(bars) and per network (dots), per device and runtime. Below 1 = faster than the base. "
+        "Hollow diamonds: the same ratio from the paper's numbers.",
+        fig.latency_ratio_figure,
+    ),
+}
+FLOWCHART = "flowchart"
+SEARCH_DISPLAY = ("kind", "depth", "technique", "target_params", "model", "factor", "params",
+                  "rel_gap", "paper_model", "paper_factor", "paper_params")
+
+
+@dataclass(frozen=True)
+class ReportOutputs:
+    html: str | os.PathLike
+    results: str | os.PathLike
+    findings: str | os.PathLike
+    figures: Mapping[str, str | os.PathLike]  # FIGURES' names and "flowchart" -> PNG path
+
+
+def bench_environments(paths: Sequence[str | os.PathLike]) -> dict[str, dict[str, Any]]:
+    """device -> the ``env`` object of the first bench file for it."""
+    envs: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        device = sources.bench_key(path)[2]
+        if device not in envs:
+            env = sources.read_json(path).get("env")
+            if isinstance(env, dict) and env:
+                envs[device] = env
+    return envs
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> list[str]:
+    items = []
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            items += flatten(value, f"{prefix}{key}.")
+        else:
+            items.append(f"{prefix}{key}={value}")
+    return items
+
+
+def training_devices(table: pd.DataFrame) -> str:
+    notes = table.loc[(table["source"] == ARCHOPT) & (table["metric"] == "train_seconds"), "note"]
+    devices = sorted({n.removeprefix("device=") for n in notes.dropna() if n.startswith("device=")})
+    return ", ".join(devices) or "not recorded"
+
+
+def setup_rows(config: Mapping[str, Any], table: pd.DataFrame, envs: Mapping[str, Mapping]
+               ) -> list[tuple[str, str]]:
+    train, bench = config.get("train", {}), config.get("bench", {})
+    rows = [
+        ("archopt version", __version__),
+        ("preset", str(config.get("preset", "paper"))),
+        ("datasets studied", ", ".join(config.get("studies", [])) or "none"),
+        ("data sources", "; ".join(f"{name}: {config['datasets'][name]['url']}"
+                                   for name in used_datasets(config))),
+        ("networks", "every network of the dissertation" if config.get("networks") is None
+         else ", ".join(config["networks"])),
+        ("training grid", f"lr {train.get('grid', {}).get('lr')} x batch size "
+                          f"{train.get('grid', {}).get('batch_size')}, seeds {train.get('seeds')}"),
+        ("training length", f"at most {train.get('max_epochs')} epochs"),
+        ("training images", "all left after the validation split" if train.get("train_subset")
+         is None else f"first {train['train_subset']} left after the validation split"),
+        ("validation split", f"last {train.get('val_size')} images of the official training set"),
+        ("training device", training_devices(table)),
+        ("benchmark devices", ", ".join(bench.get("devices", [])) or "none"),
+        ("benchmark runtimes", ", ".join(bench.get("runtimes", []))),
+        ("benchmark images", "whole test set" if bench.get("images") is None
+         else f"first {bench['images']} test images"),
+        ("benchmark CPU threads", str(bench.get("threads", "default"))),
+        ("accuracy tolerance", f"{tolerance_of(config):g} percentage points"),
+    ]
+    for device, env in envs.items():
+        rows.append((f"{device} environment", ", ".join(flatten(env))))
+    return rows
+
+
+def used_datasets(config: Mapping[str, Any]) -> list[str]:
+    """The datasets the configured study downloads."""
+    gan = config.get("gan", {}).get("variants")
+    return [*config.get("studies", []), *(["maps"] if gan else [])]
+
+
+def tolerance_of(config: Mapping[str, Any]) -> float:
+    return float(config.get("report", {}).get("accuracy_tolerance", DEFAULT_TOLERANCE))
+
+
+def not_measured(table: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
+    """Plain-language list of everything asked for (or in the paper) that has no number."""
+    items = []
+    lookup = Lookup(table)
+    ours = set(table.loc[table["source"] == ARCHOPT, "dataset"])
+    for dataset in sorted(set(table.loc[table["source"] == PAPER, "dataset"]) - ours - {"maps"}):
+        items.append(f"{dataset}: not part of this study (the paper's numbers are in results.csv)")
+    for dataset in sorted(ours - {"maps"}):
+        models = models_of(table, ARCHOPT, dataset)["model"]
+        untrained = [m for m in models if lookup.accuracy(ARCHOPT, dataset, m) is None]
+        if untrained:
+            items.append(f"{dataset}: no test accuracy for {', '.join(untrained)}")
+        latency = table[(table["source"] == ARCHOPT) & (table["dataset"] == dataset)
+                        & (table["metric"] == "latency_ms") & table["value"].isna()]
+        for (device, runtime), rows in latency.groupby(["device", "runtime"]):
+            notes = "; ".join(sorted(set(rows["note"].dropna()) - {""}))
+            items.append(f"{dataset}, {device} / {runtime}: latency not measured for "
+                         f"{len(rows)} network(s)" + (f" ({notes})" if notes else ""))
+    if not config.get("bench", {}).get("devices", ["cpu"]):
+        items.append("latency: no benchmark device configured")
+    measured = set(table.loc[(table["source"] == ARCHOPT) & table["value"].notna(), "metric"])
+    if "pixel_acc" not in measured:
+        items.append("maps / Pix2Pix (Table 13, finding 5): not run")
+    if "perceptual_error" not in measured:
+        items.append("perceptual real-vs-fake study: not run")
+    return items
+
+
+def gan_status(table: pd.DataFrame) -> str:
+    ours = table[(table["source"] == ARCHOPT) & (table["dataset"] == "maps")]
+    status = []
+    if not (ours["metric"] == "pixel_acc").any():
+        status.append("GAN training not run: no results/gan/maps/{model}/summary.json yet; only "
+                      "the paper's values are shown.")
+    if not (ours["metric"] == "perceptual_error").any():
+        status.append("Perceptual study not run: no results/study/results.csv yet.")
+    return " ".join(status)
+
+
+def search_display(search: pd.DataFrame) -> pd.DataFrame:
+    return search[[c for c in SEARCH_DISPLAY if c in search.columns]]
+
+
+def shift_implementations(table: pd.DataFrame) -> str:
+    notes = table.loc[(table["source"] == ARCHOPT) & (table["metric"] == "latency_ms"), "note"]
+    impls = sorted({n.removeprefix("shift_impl=") for n in notes.dropna()
+                    if n.startswith("shift_impl=")})
+    return ", ".join(impls) or "not recorded"
+
+
+def methodology(config: Mapping[str, Any], table: pd.DataFrame) -> list[str]:
+    train, bench = config.get("train", {}), config.get("bench", {})
+    images = "the whole test set" if bench.get("images") is None else \
+        f"the first {bench['images']} test images"
+    return [
+        f"**Validation split.** The last {train.get('val_size')} images of the official training "
+        "set are held out; each network keeps the grid run and the epoch with the best "
+        "validation accuracy, and the test set is only used for the reported accuracy.",
+        "**Accuracy.** Test top-1 and top-5 with 95% Wilson intervals. CIFAR-100 is compared on "
+        "top-5, the dissertation's metric there (its Table 4 header says top-1 by mistake).",
+        f"**Latency.** One image at a time (batch 1) over {images}, "
+        f"{bench.get('threads', 'default')} CPU thread(s), after warm-up; mean ± standard "
+        "deviation, and the 95% interval of the mean for comparisons. Runtimes: "
+        f"{', '.join(bench.get('runtimes', []))} (PyTorch eager; ONNX Runtime on the same device).",
+        f"**Shift on CPU.** The channel shift runs on the CPU (implementation: "
+        f"{shift_implementations(table)}; `conv`, `slice` and `pad` give identical outputs). The "
+        "dissertation only had a CUDA kernel: its \"CPU\" numbers offload one convolution per "
+        "block to the GPU, so its CPU column is not pure CPU.",
+        "**Efficiency and size.** E_P x 1000 = accuracy (%) / parameters x 1000 (the paper's "
+        "E_P column); storage = bytes of the selected checkpoint; MACs count convolutions and "
+        "linear layers for one image (the shift counts zero).",
+        f"**Verdicts.** A latency difference counts where the 95% intervals are disjoint; "
+        f"accuracy claims use a tolerance of {tolerance_of(config):g} points (config key "
+        "`report.accuracy_tolerance`). The paper's latency intervals are derived from its "
+        "standard deviations over the 10,000 test images.",
+    ]
+
+
+def deviations(config: Mapping[str, Any], searches: Mapping[str, pd.DataFrame]) -> list[str]:
+    train, bench = config.get("train", {}), config.get("bench", {})
+    items = [
+        "Model selection on a validation split instead of the test set.",
+        "Latency on pure CPU (no GPU offload) and with current PyTorch / ONNX Runtime on "
+        "different hardware: absolute times are not comparable with the paper's, ratios are.",
+        "Paper values are taken from the first table that prints a network: Table 5's ResNet20 "
+        "count (271,762, a typo for 272,762) and Table 12's repeated ResNet56-Shuffle accuracy "
+        "(87.10, Table 4 has 85.85) are not used.",
+    ]
+    reduced = []
+    if train.get("train_subset") is not None:
+        reduced.append(f"training on the first {train['train_subset']} images")
+    if train.get("max_epochs", 200) < 200:
+        reduced.append(f"at most {train['max_epochs']} epochs instead of 200")
+    grid = train.get("grid", {})
+    if len(grid.get("lr", [])) * len(grid.get("batch_size", [])) < 6:
+        reduced.append(f"a grid of lr {grid.get('lr')} x batch {grid.get('batch_size')} instead "
+                       "of 3 x 2")
+    if bench.get("images") is not None:
+        reduced.append(f"latency over {bench['images']} test images")
+    if reduced:
+        items.append(f"Reduced study (preset {config.get('preset')}): " + ", ".join(reduced)
+                     + ". Accuracies are far below the paper's and only indicate the method.")
+    for dataset, search in searches.items():
+        if "paper_model" in search.columns:
+            named = search[search["paper_model"].notna()]
+            differ = named[named["paper_model"].astype(str) != named["model"].astype(str)]
+            if len(differ):
+                pairs = ", ".join(f"{r.model} (paper {r.paper_model})" for r in differ.itertuples())
+                items.append(f"{dataset}: the budget search picks other widths than the paper "
+                             f"for {pairs}.")
+    return items
+
+
+def scenario_tables(table: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    tables = []
+    for dataset in fig.classification_datasets(table):
+        for scenario in SCENARIOS:
+            frame = scenario_table(table, dataset, scenario)
+            if not frame.empty:
+                tables.append((dataset, SCENARIO_TITLES[scenario], frame))
+    return tables
+
+
+def write_png(path: str | os.PathLike, png: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(png)
+
+
+def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[str, Any],
+                 paper_notes: str | os.PathLike) -> pd.DataFrame:
+    """Read the inputs, write results.csv, findings.csv, the figures and index.html."""
+    tolerance = tolerance_of(config)
+    table = build_table(inputs)
+    LOG.info("tidy table: %d rows from %d summaries and %d bench files", len(table),
+             len(inputs.summaries), len(inputs.bench))
+    with atomic_path(outputs.results) as tmp:
+        table.to_csv(tmp, index=False)
+    verdicts = findings(table, tolerance)
+    with atomic_path(outputs.findings) as tmp:
+        findings_frame(verdicts).to_csv(tmp, index=False)
+    pngs = {}
+    for name, (_, _, draw) in FIGURES.items():
+        LOG.info("drawing figure %s", name)
+        pngs[name] = fig.figure_png(draw(table))
+    leaves = flowchart_leaves(table, tolerance)
+    pngs[FLOWCHART] = fig.figure_png(draw_flowchart(leaves))
+    for name, png in pngs.items():
+        write_png(outputs.figures[name], png)
+    searches = {Path(p).stem: sources.read_search(p) for p in inputs.searches}
+    content = ReportContent(
+        setup=setup_rows(config, table, bench_environments(inputs.bench)),
+        not_measured=not_measured(table, config),
+        verdicts=verdicts,
+        tolerance=tolerance,
+        flowchart_png=pngs[FLOWCHART],
+        flowchart_text=flowchart_text(leaves),
+        tables=scenario_tables(table),
+        gan_table=gan_table(table),
+        gan_status=gan_status(table),
+        search_tables=[(d, search_display(s)) for d, s in searches.items()],
+        figures=[ReportFigure(name, title, caption, pngs[name])
+                 for name, (title, caption, _) in FIGURES.items()],
+        methodology=methodology(config, table),
+        deviations=deviations(config, searches),
+        paper_inconsistencies_html=markdown_lists(
+            markdown_section(Path(paper_notes).read_text(), "Inconsistencies")),
+        generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+    )
+    write_text_atomic(outputs.html, render_html(content))
+    LOG.info("wrote %s", outputs.html)
+    return table

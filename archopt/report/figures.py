@@ -1,0 +1,336 @@
+"""The report's figures, drawn from the tidy table with matplotlib.
+
+Every figure is a :class:`matplotlib.figure.Figure` built without pyplot (no global
+state, no display needed); panels with nothing measured say so instead of staying blank.
+archopt's numbers are filled markers or bars; the dissertation's are hollow black
+diamonds labelled "paper".
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from archopt.report.analysis import (
+    SCENARIOS,
+    TECHNIQUE_LABELS,
+    TECHNIQUE_ORDER,
+    Lookup,
+    models_of,
+    scenario_groups,
+)
+from archopt.report.table import ARCHOPT, PAPER, PRIMARY_ACCURACY
+from archopt.report.tables import ACCURACY_LABELS, DEVICE_LABELS, archopt_runtimes, paired_slots
+
+COLORS = {"base": "#6b6b6b", "dsc": "#1f77b4", "shift": "#ff7f0e", "shuffle": "#2ca02c"}
+SCALING_MARKERS = {"none": "o", "expand": "^", "reduce_channels": "v", "reduce_block": "s"}
+SCALING_LABELS = {"none": "as designed", "expand": "expanded", "reduce_channels": "fewer channels",
+                  "reduce_block": "bottleneck blocks"}
+RUNTIME_SHADES = ("#4c72b0", "#dd8452", "#55a868", "#c44e52")
+PAPER_STYLE = {"marker": "D", "markerfacecolor": "none", "markeredgecolor": "black",
+               "linestyle": "none", "markersize": 6}
+DPI = 100
+
+
+def figure_png(figure: Figure) -> bytes:
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def classification_datasets(table: pd.DataFrame) -> list[str]:
+    """Datasets archopt measured (or, where it measured none, the paper's) besides maps."""
+    for source in (ARCHOPT, PAPER):
+        found = [d for d in ("cifar10", "cifar100") if d in set(table.loc[table["source"] == source,
+                                                                         "dataset"])]
+        if found:
+            return found
+    return []
+
+
+def say_not_measured(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=11,
+            color="#a00000", wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def pareto_front(points: pd.DataFrame, x: str, y: str) -> list:
+    """Index labels of the points no other point beats on both lower ``x`` and higher ``y``."""
+    front, best = [], -math.inf
+    for label, point in points.sort_values([x, y], ascending=[True, False]).iterrows():
+        if point[y] > best:
+            front.append(label)
+            best = point[y]
+    return front
+
+
+def _grid(rows: int, cols: int, width: float, row_height: float) -> tuple[Figure, np.ndarray]:
+    figure = Figure(figsize=(width, max(row_height * rows, 2.5)), layout="constrained")
+    axes = np.atleast_2d(figure.subplots(max(rows, 1), max(cols, 1), squeeze=False))
+    return figure, axes
+
+
+def accuracy_figure(table: pd.DataFrame) -> Figure:
+    """Test accuracy of each base network and its DSC/Shift/Shuffle versions (95% CI)."""
+    datasets = classification_datasets(table)
+    figure, axes = _grid(len(datasets), 1, 10, 3.6)
+    lookup = Lookup(table)
+    if not datasets:
+        say_not_measured(axes[0, 0], "no classification results")
+    for ax, dataset in zip(axes[:, 0], datasets):
+        slots = paired_slots(table, dataset, "direct")
+        groups = list(dict.fromkeys(group for group, *_ in slots))
+        metric = PRIMARY_ACCURACY[dataset]
+        for group, role, ours, theirs in slots:
+            x = groups.index(group) + (TECHNIQUE_ORDER.index(role) - 1.5) * 0.18
+            m = lookup.get(ARCHOPT, dataset, ours, metric)
+            if m is not None:
+                low, high = m.interval
+                ax.errorbar(x, m.value, yerr=[[m.value - low], [high - m.value]], fmt="o",
+                            color=COLORS[role], capsize=3)
+            p = lookup.get(PAPER, dataset, theirs, metric)
+            if p is not None:
+                ax.plot(x, p.value, **PAPER_STYLE)
+        ax.set_xticks(range(len(groups)), [g.replace("resnet", "ResNet").replace(
+            "squeezenet", "SqueezeNet") for g in groups])
+        ax.set_ylabel(f"test {ACCURACY_LABELS[metric]}")
+        ax.set_title(f"{dataset}: accuracy per network and technique (bars: 95% CI)")
+        ax.grid(axis="y", alpha=0.3)
+    handles = [Line2D([], [], marker="o", linestyle="none", color=COLORS[t],
+                      label=TECHNIQUE_LABELS[t]) for t in TECHNIQUE_ORDER]
+    handles.append(Line2D([], [], label="paper", **PAPER_STYLE))
+    figure.legend(handles=handles, loc="outside right upper")
+    return figure
+
+
+def paper_twins(table: pd.DataFrame, dataset: str) -> dict[str, str]:
+    """archopt model -> the paper's network in the same table slot."""
+    twins = {}
+    for scenario in SCENARIOS:
+        for _, _, ours, theirs in paired_slots(table, dataset, scenario):
+            if ours and theirs:
+                twins.setdefault(ours, theirs)
+    return twins
+
+
+def skipped_reason(table: pd.DataFrame, dataset: str, device: str) -> str:
+    rows = table[(table["source"] == ARCHOPT) & (table["dataset"] == dataset)
+                 & (table["device"] == device) & (table["metric"] == "latency_ms")]
+    notes = [n for n in rows["note"].dropna().unique() if str(n).startswith("skipped")]
+    return f"{dataset} {DEVICE_LABELS.get(device, device)}" + (f" ({notes[0]})" if notes else "")
+
+
+def has_latency(table: pd.DataFrame, dataset: str, device: str) -> bool:
+    rows = table[(table["source"] == ARCHOPT) & (table["dataset"] == dataset)
+                 & (table["device"] == device) & (table["metric"] == "latency_ms")]
+    return bool(rows["value"].notna().any())
+
+
+def note_unmeasured(figure: Figure, missing: list[str]) -> None:
+    """Name the devices without measurements above the panels (no empty panels)."""
+    if missing:
+        figure.suptitle("Not measured: " + "; ".join(missing), color="#a00000", fontsize=10)
+
+
+def paper_label(device: str) -> str:
+    if device == "cpu":
+        return "paper (PyTorch 2019; one conv per block on the GPU)"
+    return "paper (PyTorch 2019)"
+
+
+def latency_figure(table: pd.DataFrame, devices: Sequence[str] = ("cpu", "cuda")) -> Figure:
+    """Mean single-image latency ± std per network, one bar per runtime, per device."""
+    datasets = classification_datasets(table)
+    lookup = Lookup(table)
+    panels = [(d, v) for d in datasets for v in devices if has_latency(table, d, v)]
+    n_models = max([len(models_of(table, ARCHOPT, d)) for d in datasets] + [1])
+    figure, axes = _grid(len(panels), 1, max(10, 0.45 * n_models + 3), 3.6)
+    if not panels:
+        say_not_measured(axes[0, 0], "latency not measured")
+    for ax, (dataset, device) in zip(axes[:, 0], panels):
+        runtimes = [r for d, r in archopt_runtimes(table, dataset) if d == device]
+        models = list(models_of(table, ARCHOPT, dataset)["model"])
+        width = 0.8 / max(len(runtimes), 1)
+        for i, runtime in enumerate(runtimes):
+            xs, ys, errors = [], [], []
+            for j, model in enumerate(models):
+                m = lookup.latency(ARCHOPT, dataset, model, device, runtime)
+                if m is not None:
+                    xs.append(j + (i - (len(runtimes) - 1) / 2) * width)
+                    ys.append(m.value)
+                    errors.append(0 if math.isnan(m.std) else m.std)
+            ax.bar(xs, ys, width, yerr=errors, capsize=2, color=RUNTIME_SHADES[i % 4],
+                   label=f"archopt {runtime}")
+        twins = paper_twins(table, dataset)
+        paper = [(j, lookup.latency(PAPER, dataset, twins.get(m), device, "eager"))
+                 for j, m in enumerate(models)]
+        paper = [(j, p.value) for j, p in paper if p is not None]
+        if paper:
+            ax.plot(*zip(*paper), label=paper_label(device), **PAPER_STYLE)
+        ax.set_xticks(range(len(models)), models, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel("ms per image")
+        ax.set_title(f"{dataset}: {DEVICE_LABELS.get(device, device)} latency, batch 1 "
+                     "(mean ± std)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    note_unmeasured(figure, [skipped_reason(table, d, v) for d in datasets for v in devices
+                             if not has_latency(table, d, v)])
+    return figure
+
+
+def _scatter_models(ax: Axes, lookup: Lookup, models: pd.DataFrame, dataset: str,
+                    x_of: Callable[[str], float | None]) -> pd.DataFrame:
+    """Plot archopt's networks coloured by technique, shaped by scaling; returns the points."""
+    points = []
+    for model in models.itertuples():
+        x, y = x_of(model.model), lookup.accuracy(ARCHOPT, dataset, model.model)
+        if x is None or y is None:
+            continue
+        ax.plot(x, y.value, marker=SCALING_MARKERS.get(model.scaling, "o"),
+                color=COLORS.get(model.technique, "black"), linestyle="none", markersize=7)
+        points.append({"model": model.model, "x": x, "y": y.value})
+    return pd.DataFrame(points, columns=["model", "x", "y"])
+
+
+def _draw_front(ax: Axes, points: pd.DataFrame) -> None:
+    if points.empty:
+        return
+    front = points.loc[pareto_front(points, "x", "y")]
+    ax.step(front["x"], front["y"], where="post", color="black", linewidth=1, alpha=0.6,
+            label="Pareto front")
+    for point in front.itertuples():
+        ax.annotate(point.model, (point.x, point.y), textcoords="offset points", xytext=(4, 4),
+                    fontsize=7)
+
+
+def _scatter_legend(figure: Figure) -> None:
+    handles = [Line2D([], [], marker="o", linestyle="none", color=COLORS[t],
+                      label=TECHNIQUE_LABELS[t]) for t in TECHNIQUE_ORDER]
+    handles += [Line2D([], [], marker=SCALING_MARKERS[s], linestyle="none", color="black",
+                       markerfacecolor="white", label=SCALING_LABELS[s]) for s in SCALING_MARKERS]
+    handles += [Line2D([], [], color="black", alpha=0.6, label="Pareto front (archopt)"),
+                Line2D([], [], label="paper", **PAPER_STYLE)]
+    figure.legend(handles=handles, loc="outside right upper", fontsize=8)
+
+
+def pareto_params_figure(table: pd.DataFrame) -> Figure:
+    """Accuracy against parameter count, Pareto front (fewer params, higher accuracy) marked."""
+    datasets = classification_datasets(table)
+    figure, axes = _grid(len(datasets), 1, 10, 4.2)
+    lookup = Lookup(table)
+    if not datasets:
+        say_not_measured(axes[0, 0], "no classification results")
+    for ax, dataset in zip(axes[:, 0], datasets):
+        def params_of(model: str, dataset: str = dataset) -> float | None:
+            m = lookup.get(ARCHOPT, dataset, model, "params")
+            return None if m is None else m.value
+
+        points = _scatter_models(ax, lookup, models_of(table, ARCHOPT, dataset), dataset, params_of)
+        _draw_front(ax, points)
+        for model in models_of(table, PAPER, dataset)["model"]:
+            acc, params = lookup.accuracy(PAPER, dataset, model), lookup.get(PAPER, dataset, model,
+                                                                            "params")
+            if acc is not None and params is not None:
+                ax.plot(params.value, acc.value, **{**PAPER_STYLE, "markersize": 4})
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters (log scale)")
+        ax.set_ylabel(f"test {ACCURACY_LABELS[PRIMARY_ACCURACY[dataset]]}")
+        ax.set_title(f"{dataset}: accuracy vs parameters")
+        ax.grid(alpha=0.3)
+        if points.empty:
+            say_not_measured(ax, f"{dataset}: archopt accuracy not measured")
+    _scatter_legend(figure)
+    return figure
+
+
+def pareto_latency_figure(table: pd.DataFrame) -> Figure:
+    """Accuracy against latency per device and runtime, Pareto front marked."""
+    datasets = classification_datasets(table)
+    lookup = Lookup(table)
+    measured = [(d, device, runtime) for d in datasets
+                for device, runtime in archopt_runtimes(table, d) if has_latency(table, d, device)]
+    cols = 2
+    figure, axes = _grid(math.ceil(max(len(measured), 1) / cols), cols, 12, 4.0)
+    for ax in axes.flat[len(measured):]:
+        say_not_measured(ax, "no further latency measured" if measured else "latency not measured")
+    for ax, (dataset, device, runtime) in zip(axes.flat, measured):
+        def latency_of(model: str, d=dataset, v=device, r=runtime) -> float | None:
+            m = lookup.latency(ARCHOPT, d, model, v, r)
+            return None if m is None else m.value
+
+        models = models_of(table, ARCHOPT, dataset)
+        points = _scatter_models(ax, lookup, models, dataset, latency_of)
+        _draw_front(ax, points)
+        ax.set_xlabel("ms per image (mean)")
+        ax.set_ylabel(f"test {ACCURACY_LABELS[PRIMARY_ACCURACY[dataset]]}")
+        ax.set_title(f"{dataset}: accuracy vs {DEVICE_LABELS.get(device, device)} latency, "
+                     f"{runtime}")
+        ax.grid(alpha=0.3)
+    _scatter_legend(figure)
+    return figure
+
+
+def latency_ratios(table: pd.DataFrame, source: str, device: str, runtime: str
+                   ) -> dict[str, list[float]]:
+    """technique -> latency / base latency, one value per direct-application network."""
+    lookup = Lookup(table)
+    ratios: dict[str, list[float]] = {}
+    for dataset in classification_datasets(table):
+        for group in scenario_groups(models_of(table, source, dataset), "direct"):
+            base = lookup.latency(source, dataset, group.anchor, device, runtime)
+            for role, model in group.others().items():
+                m = lookup.latency(source, dataset, model, device, runtime)
+                if base is not None and m is not None:
+                    ratios.setdefault(role, []).append(m.value / base.value)
+    return ratios
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def latency_ratio_figure(table: pd.DataFrame, devices: Sequence[str] = ("cpu", "cuda")) -> Figure:
+    """Latency of each technique relative to its base network, per device and runtime."""
+    datasets = classification_datasets(table)
+    measured = [v for v in devices if any(has_latency(table, d, v) for d in datasets)]
+    figure, axes = _grid(1, len(measured), 6 * max(len(measured), 1), 4.2)
+    if not measured:
+        say_not_measured(axes[0, 0], "latency not measured")
+    techniques = TECHNIQUE_ORDER[1:]
+    for ax, device in zip(axes[0], measured):
+        runtimes = list(dict.fromkeys(r for d in datasets for v, r in archopt_runtimes(table, d)
+                                      if v == device))
+        width = 0.8 / max(len(runtimes), 1)
+        for i, runtime in enumerate(runtimes):
+            ratios = latency_ratios(table, ARCHOPT, device, runtime)
+            for j, technique in enumerate(techniques):
+                values = ratios.get(technique)
+                if not values:
+                    continue
+                x = j + (i - (len(runtimes) - 1) / 2) * width
+                ax.bar(x, geometric_mean(values), width, color=RUNTIME_SHADES[i % 4],
+                       label=f"archopt {runtime}" if j == 0 else None)
+                ax.plot([x] * len(values), values, "k.", markersize=4)
+        paper = latency_ratios(table, PAPER, device, "eager")
+        points = [(j, geometric_mean(paper[t])) for j, t in enumerate(techniques) if paper.get(t)]
+        if points:
+            ax.plot(*zip(*points), label=paper_label(device), **PAPER_STYLE)
+        ax.axhline(1.0, color="black", linewidth=1)
+        ax.set_xticks(range(len(techniques)), [TECHNIQUE_LABELS[t] for t in techniques])
+        ax.set_ylabel("latency / base latency")
+        ax.set_title(f"{DEVICE_LABELS.get(device, device)}: geometric mean over networks "
+                     "(dots: each network)", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    note_unmeasured(figure, [skipped_reason(table, d, v) for d in datasets for v in devices
+                             if v not in measured])
+    return figure

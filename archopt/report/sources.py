@@ -1,0 +1,173 @@
+"""Readers for every file the report aggregates.
+
+Each reader checks what it relies on and fails with a :class:`ReportInputError` naming
+the file, the key and what was expected, so a broken upstream output is found at once
+instead of surfacing as a wrong number in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+CATALOG_COLUMNS = ("name", "family", "technique", "scaling", "width_factor", "params", "macs",
+                   "state_dict_bytes")
+SEARCH_COLUMNS = ("kind", "depth", "technique", "target_params", "model", "factor", "params",
+                  "rel_gap")
+PAPER_COLUMNS = ("table", "dataset", "model", "acc_metric", "acc", "acc_ci", "params", "gpu_ms",
+                 "gpu_std", "cpu_ms", "cpu_std", "perceptual_error")
+STUDY_COLUMNS = ("model", "volunteers", "images", "error_rate")
+SUMMARY_KEYS = ("model", "dataset", "test_top1", "test_top5", "params", "storage_bytes")
+RUNTIME_KEYS = ("mean_ms", "std_ms", "n")
+GAN_KEYS = ("pixel_acc", "params")
+
+
+class ReportInputError(ValueError):
+    """An input of the report is missing, malformed or inconsistent; the message names it."""
+
+
+def read_json(path: str | os.PathLike) -> dict[str, Any]:
+    """A JSON object from ``path``."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ReportInputError(f"{path}: file not found") from None
+    except json.JSONDecodeError as error:
+        raise ReportInputError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ReportInputError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def read_csv(path: str | os.PathLike, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A CSV file that must have at least ``columns``."""
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ReportInputError(f"{path}: file not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ReportInputError(f"{path}: not a readable CSV file ({error})") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ReportInputError(
+            f"{path}: missing column(s) {', '.join(missing)}; "
+            f"expected at least {', '.join(columns)}"
+        )
+    return frame
+
+
+def require_keys(record: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+    missing = [k for k in keys if k not in record]
+    if missing:
+        raise ReportInputError(f"{where}: missing key(s) {', '.join(missing)}")
+
+
+def number(record: dict[str, Any], key: str, where: str) -> float | None:
+    """``record[key]`` as a float; None where the key is absent or null."""
+    value = record.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ReportInputError(f"{where}: key {key!r} must be a number, got {value!r}")
+    return float(value)
+
+
+def interval(record: dict[str, Any], key: str, where: str, centre: float | None = None
+             ) -> tuple[float, float] | None:
+    """A 95% interval given either as ``[low, high]`` or as a half-width around ``centre``."""
+    value = record.get(key)
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        low, high = float(value[0]), float(value[1])
+        if low > high:
+            raise ReportInputError(f"{where}: key {key!r} has low > high: {value!r}")
+        return low, high
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and centre is not None:
+        return centre - float(value), centre + float(value)
+    expected = "[low, high]" if centre is None else "[low, high] or a half-width"
+    raise ReportInputError(f"{where}: key {key!r} must be {expected}, got {value!r}")
+
+
+def read_catalog(path: str | os.PathLike) -> pd.DataFrame:
+    return read_csv(path, CATALOG_COLUMNS)
+
+
+def read_search(path: str | os.PathLike) -> pd.DataFrame:
+    return read_csv(path, SEARCH_COLUMNS)
+
+
+def read_paper(path: str | os.PathLike) -> pd.DataFrame:
+    return read_csv(path, PAPER_COLUMNS)
+
+
+def read_study_results(path: str | os.PathLike) -> pd.DataFrame:
+    """The perceptual study's per-network results (error_rate as a fraction in [0, 1])."""
+    frame = read_csv(path, STUDY_COLUMNS)
+    bad = frame[(frame["error_rate"] < 0) | (frame["error_rate"] > 1)]
+    if len(bad):
+        raise ReportInputError(
+            f"{path}: error_rate must be a fraction in [0, 1], got {bad['error_rate'].tolist()}"
+        )
+    return frame
+
+
+def read_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """A selected training run (``results/models/{dataset}/{model}/summary.json``)."""
+    summary = read_json(path)
+    require_keys(summary, SUMMARY_KEYS, str(path))
+    for key in ("test_top1", "test_top5", "params", "storage_bytes"):
+        number(summary, key, str(path))
+    return summary
+
+
+def read_gan_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """A trained generator (``results/gan/maps/{model}/summary.json``)."""
+    summary = read_json(path)
+    require_keys(summary, GAN_KEYS, str(path))
+    number(summary, "pixel_acc", str(path))
+    return summary
+
+
+def read_bench(path: str | os.PathLike) -> dict[str, Any]:
+    """A benchmark file (``results/bench/{dataset}/{model}/{device}.json``).
+
+    Either ``{"skipped": reason, "env": {...}}`` for a device that is absent, or one
+    object per runtime (each itself possibly ``{"skipped": reason}``) plus ``env`` and
+    ``storage``.
+    """
+    bench = read_json(path)
+    if "skipped" in bench:
+        if not isinstance(bench["skipped"], str):
+            raise ReportInputError(f"{path}: key 'skipped' must be a string (the reason)")
+        return bench
+    # Besides one object per runtime the file holds header values (model, images, ...).
+    runtimes = [k for k, v in bench.items() if isinstance(v, dict) and k not in ("env", "storage")]
+    if not runtimes:
+        raise ReportInputError(f"{path}: no runtime object (e.g. 'eager') and no 'skipped' reason")
+    for runtime in runtimes:
+        entry = bench[runtime]
+        where = f"{path}: runtime {runtime!r}"
+        if "skipped" not in entry:
+            require_keys(entry, RUNTIME_KEYS, where)
+            for key in RUNTIME_KEYS:
+                value = number(entry, key, where)
+                if value is None or math.isnan(value):
+                    raise ReportInputError(f"{where}: key {key!r} must be a number, got null")
+    return bench
+
+
+def bench_key(path: str | os.PathLike) -> tuple[str, str, str]:
+    """(dataset, model, device) from ``.../bench/{dataset}/{model}/{device}.json``."""
+    parts = Path(path).parts
+    if len(parts) < 4 or parts[-4] != "bench" or Path(path).suffix != ".json":
+        raise ReportInputError(
+            f"{path}: expected a path like results/bench/DATASET/MODEL/DEVICE.json")
+    return parts[-3], parts[-2], Path(path).stem

@@ -1,0 +1,370 @@
+"""The tidy results table: one row per measured (or published) number.
+
+Columns: who produced the number (``source``: ``archopt`` or ``paper``), which network
+(``model`` canonical, ``paper_name`` as printed in the dissertation, plus the network's
+family/depth/technique/scaling and ``budget_of``: the network whose parameter count a
+width-scaled net was sized to), what was measured (``metric``, with ``device`` and
+``runtime`` for latencies, empty otherwise) and the number with its spread (``value``,
+``std``, ``ci_low``/``ci_high`` = 95% interval, ``n``). A number that was asked for
+but not measured is a row with an empty ``value`` and the reason in ``note``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from archopt.models import parse_name
+from archopt.report import sources
+
+TIDY_COLUMNS = (
+    "source", "dataset", "model", "paper_name", "family", "depth", "technique", "scaling",
+    "width_factor", "budget_of", "metric", "device", "runtime", "value", "std", "ci_low",
+    "ci_high", "n", "note",
+)
+KEY_COLUMNS = ("source", "dataset", "model", "metric", "device", "runtime")
+ATTRIBUTE_COLUMNS = TIDY_COLUMNS[:TIDY_COLUMNS.index("metric")]
+ARCHOPT, PAPER = "archopt", "paper"
+
+# Accuracy that decides the findings, per dataset: the dissertation's own choice, so that
+# archopt's verdicts compare like with like (its CIFAR-100 numbers are top-5).
+PRIMARY_ACCURACY = {"cifar10": "top1", "cifar100": "top5", "maps": "pixel_acc"}
+
+METRICS = {
+    "top1": "test top-1 accuracy (%)",
+    "top5": "test top-5 accuracy (%)",
+    "val_top1": "validation top-1 accuracy (%)",
+    "val_top5": "validation top-5 accuracy (%)",
+    "params": "parameters",
+    "macs": "multiply-accumulates per image",
+    "state_dict_bytes": "bytes of a saved state_dict",
+    "storage_bytes": "bytes of the selected checkpoint file",
+    "onnx_bytes": "bytes of the ONNX export",
+    "ep_e3": "E_P x 1000 = accuracy (%) / parameters x 1000",
+    "epochs": "training epochs run",
+    "train_seconds": "training wall time (s)",
+    "latency_ms": "single-image inference latency, mean over images (ms)",
+    "latency_median_ms": "single-image inference latency, median (ms)",
+    "latency_p90_ms": "single-image inference latency, 90th percentile (ms)",
+    "latency_p99_ms": "single-image inference latency, 99th percentile (ms)",
+    "bench_top1": "top-1 accuracy on the benchmarked test images (%)",
+    "max_abs_diff": "largest |output - eager output| over the benchmarked images",
+    "pixel_acc": "pixel-wise accuracy of generated maps (%)",
+    "l1": "mean absolute error of generated maps",
+    "psnr": "PSNR of generated maps (dB)",
+    "ssim": "SSIM of generated maps",
+    "perceptual_error": "share of generated images judged real",
+}
+
+# Where the dissertation's tables put a width-scaled net: which net's size it matches.
+PAPER_TABLE_BUDGET = {5: "base", 6: "base", 7: "dsc", 8: "dsc", 9: "shift", 10: "shift",
+                      11: "shuffle", 12: "shuffle"}
+PAPER_TEST_IMAGES = 10_000  # the dissertation timed every CIFAR test image
+Z95 = 1.959964
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Paths of everything the report reads (absent optional files are simply not listed)."""
+
+    paper: str | os.PathLike
+    catalogs: Sequence[str | os.PathLike] = ()
+    searches: Sequence[str | os.PathLike] = ()
+    summaries: Sequence[str | os.PathLike] = ()
+    bench: Sequence[str | os.PathLike] = ()
+    gan_summaries: Sequence[str | os.PathLike] = ()
+    study_results: str | os.PathLike | None = None
+    runtimes: Sequence[str] = ("eager", "onnxruntime")
+
+
+def measurement(metric: str, value: Any, *, device: str = "", runtime: str = "",
+                std: float | None = None, ci: tuple[float, float] | None = None,
+                n: float | None = None, note: str = "") -> dict[str, Any]:
+    """One row's measurement fields; a missing value becomes NaN."""
+    return {
+        "metric": metric, "device": device, "runtime": runtime,
+        "value": math.nan if value is None else float(value),
+        "std": math.nan if std is None else float(std),
+        "ci_low": math.nan if ci is None else ci[0],
+        "ci_high": math.nan if ci is None else ci[1],
+        "n": math.nan if n is None else float(n),
+        "note": note,
+    }
+
+
+def _tag(rows: Iterable[dict[str, Any]], **keys: Any) -> list[dict[str, Any]]:
+    return [{**keys, **row} for row in rows]
+
+
+def catalog_rows(catalog: pd.DataFrame, dataset: str) -> list[dict[str, Any]]:
+    rows = []
+    for record in catalog.to_dict("records"):
+        model = parse_name(record["name"]).name
+        for metric in ("params", "macs", "state_dict_bytes"):
+            rows += _tag([measurement(metric, record[metric])], source=ARCHOPT, dataset=dataset,
+                         model=model)
+    return rows
+
+
+def summary_rows(summary: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """Accuracy with its Wilson interval, storage and training cost of a selected run."""
+    rows = []
+    images = sources.number(summary, "test_images", where)
+    for metric in ("top1", "top5"):
+        value = sources.number(summary, f"test_{metric}", where)
+        ci = sources.interval(summary, f"test_{metric}_ci95", where)
+        rows.append(measurement(metric, value, ci=ci, n=images))
+    for metric in ("val_top1", "val_top5", "params", "storage_bytes", "epochs"):
+        if summary.get(metric) is not None:
+            rows.append(measurement(metric, sources.number(summary, metric, where)))
+    if summary.get("train_seconds") is not None:
+        device = summary.get("device")
+        rows.append(measurement("train_seconds", sources.number(summary, "train_seconds", where),
+                                note=f"device={device}" if device else ""))
+    model = parse_name(str(summary["model"])).name
+    return _tag(rows, source=ARCHOPT, dataset=str(summary["dataset"]), model=model)
+
+
+def runtime_rows(entry: dict[str, Any], device: str, runtime: str, where: str
+                 ) -> list[dict[str, Any]]:
+    """Latency statistics of one runtime on one device (or why it was not measured)."""
+    if "skipped" in entry:
+        return [measurement("latency_ms", None, device=device, runtime=runtime,
+                            note=f"skipped: {entry['skipped']}")]
+    mean = sources.number(entry, "mean_ms", where)
+    impl = entry.get("shift_impl")
+    rows = [measurement("latency_ms", mean, device=device, runtime=runtime,
+                        std=sources.number(entry, "std_ms", where),
+                        ci=sources.interval(entry, "ci95_ms", where, centre=mean),
+                        n=sources.number(entry, "n", where),
+                        note=f"shift_impl={impl}" if impl else "")]
+    for metric, key in (("latency_median_ms", "median_ms"), ("latency_p90_ms", "p90_ms"),
+                        ("latency_p99_ms", "p99_ms"), ("bench_top1", "top1"),
+                        ("max_abs_diff", "max_abs_diff")):
+        if entry.get(key) is not None:
+            rows.append(measurement(metric, sources.number(entry, key, where), device=device,
+                                    runtime=runtime))
+    return rows
+
+
+def bench_rows(bench: dict[str, Any], path: str | os.PathLike, runtimes: Sequence[str]
+               ) -> list[dict[str, Any]]:
+    """Rows of one bench file; every configured runtime gets a row, measured or not."""
+    dataset, model, device = sources.bench_key(path)
+    rows = []
+    for runtime in runtimes:
+        if "skipped" in bench:
+            entry = {"skipped": bench["skipped"]}
+        else:
+            entry = bench.get(runtime, {"skipped": "runtime absent from the bench file"})
+        rows += runtime_rows(entry, device, runtime, f"{path}: runtime {runtime!r}")
+    storage = bench.get("storage") or {}
+    for metric, key in (("storage_bytes", "checkpoint_bytes"), ("onnx_bytes", "onnx_bytes")):
+        if storage.get(key) is not None:
+            rows.append(measurement(metric, sources.number(storage, key, f"{path}: storage")))
+    return _tag(rows, source=ARCHOPT, dataset=dataset, model=parse_name(model).name)
+
+
+def gan_rows(summary: dict[str, Any], path: str | os.PathLike) -> list[dict[str, Any]]:
+    where = str(path)
+    acc = sources.number(summary, "pixel_acc", where)
+    rows = [measurement("pixel_acc", acc, ci=sources.interval(summary, "pixel_acc_ci95", where,
+                                                                centre=acc))]
+    for metric in ("l1", "psnr", "ssim", "params", "epochs"):
+        if summary.get(metric) is not None:
+            rows.append(measurement(metric, sources.number(summary, metric, where)))
+    model = parse_name(str(summary.get("model", Path(path).parent.name))).name
+    return _tag(rows, source=ARCHOPT, dataset="maps", model=model)
+
+
+def study_rows(results: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for record in results.to_dict("records"):
+        rows += _tag([measurement("perceptual_error", record["error_rate"],
+                                  n=record["volunteers"], note=f"{record['images']} images")],
+                     source=ARCHOPT, dataset="maps", model=parse_name(record["model"]).name)
+    return rows
+
+
+def paper_accuracy_metric(dataset: str, printed: str) -> str:
+    # Table 4's "Top 1" header is a typo: every CIFAR-100 accuracy of the thesis is top-5.
+    return "top5" if dataset == "cifar100" else printed
+
+
+def paper_rows(paper: pd.DataFrame) -> list[dict[str, Any]]:
+    """The dissertation's Tables 1-13 as tidy rows (latency CIs from std over the test set)."""
+    rows = []
+    for record in paper.to_dict("records"):
+        dataset = record["dataset"]
+        info = parse_name(record["model"])
+        keys = {"source": PAPER, "dataset": dataset, "model": info.name,
+                "paper_name": record["model"], "paper_table": int(record["table"])}
+        half = None if pd.isna(record["acc_ci"]) else float(record["acc_ci"])
+        acc = float(record["acc"])
+        found = [measurement(paper_accuracy_metric(dataset, record["acc_metric"]), acc,
+                             ci=None if half is None else (acc - half, acc + half)),
+                 measurement("params", record["params"])]
+        n = PAPER_TEST_IMAGES
+        for device, mean_key, std_key, note in (
+            ("cuda", "gpu_ms", "gpu_std", ""),
+            ("cpu", "cpu_ms", "cpu_std", "one conv per block offloaded to the GPU"),
+        ):
+            if not pd.isna(record[mean_key]):
+                mean, std = float(record[mean_key]), float(record[std_key])
+                half_ms = Z95 * std / math.sqrt(n)
+                found.append(measurement("latency_ms", mean, device=device, runtime="eager",
+                                         std=std, ci=(mean - half_ms, mean + half_ms), n=n,
+                                         note=note))
+        if not pd.isna(record["perceptual_error"]):
+            found.append(measurement("perceptual_error", record["perceptual_error"]))
+        rows += _tag(found, **keys)
+    return rows
+
+
+def archopt_budgets(searches: dict[str, pd.DataFrame], catalogs: dict[str, pd.DataFrame]
+                    ) -> dict[tuple[str, str], str]:
+    """(dataset, model) -> the net whose size a width-scaled net was searched to match."""
+    budgets: dict[tuple[str, str], set[str]] = {}
+    for dataset, search in searches.items():
+        for record in search.to_dict("records"):
+            depth, technique = int(record["depth"]), record["technique"]
+            target = f"resnet{depth}"
+            if record["kind"] != "expand":
+                target += f"-{technique}"
+            key = (dataset, parse_name(record["model"]).name)
+            budgets.setdefault(key, set()).add(target)
+    for dataset, catalog in catalogs.items():
+        params = {parse_name(n).name: p for n, p in zip(catalog["name"], catalog["params"])}
+        for name in params:
+            if (dataset, name) not in budgets:
+                target = fallback_budget(name, params)
+                if target:
+                    budgets[(dataset, name)] = {target}
+    return {key: "|".join(sorted(targets)) for key, targets in budgets.items()}
+
+
+def fallback_budget(name: str, params: dict[str, int]) -> str:
+    """Budget of a scaled net absent from the search: the base it widens, or the optimized
+    net of the same depth whose parameter count it is closest to."""
+    info = parse_name(name)
+    if info.scaling == "expand":
+        return f"resnet{info.depth}"
+    if info.scaling in ("reduce_channels", "reduce_block"):
+        candidates = {f"resnet{info.depth}-{t}" for t in ("dsc", "shift", "shuffle")} & set(params)
+        if candidates:
+            return min(candidates, key=lambda c: abs(params[c] - params[name]))
+    return ""
+
+
+def paper_budget(info: Any, table: int) -> str:
+    technique = PAPER_TABLE_BUDGET.get(table)
+    if info.scaling == "none" or technique is None:
+        return ""
+    return f"resnet{info.depth}" if technique == "base" else f"resnet{info.depth}-{technique}"
+
+
+def attach_attributes(frame: pd.DataFrame, budgets: dict[tuple[str, str], str]) -> pd.DataFrame:
+    """Add each network's family/depth/technique/scaling/width factor and budget_of."""
+    attributes = {}
+    for key in frame[["source", "dataset", "model", "paper_table"]].drop_duplicates().itertuples(
+        index=False
+    ):
+        info = parse_name(key.model)
+        if key.source == PAPER:
+            budget = paper_budget(info, int(key.paper_table))
+        else:
+            budget = budgets.get((key.dataset, key.model), "")
+        attributes[tuple(key)] = {
+            "family": info.family, "depth": info.depth, "technique": info.technique,
+            "scaling": info.scaling, "width_factor": info.factor, "budget_of": budget,
+        }
+    columns = ["source", "dataset", "model", "paper_table"]
+    extra = pd.DataFrame([{**dict(zip(columns, k)), **v} for k, v in attributes.items()])
+    return frame.merge(extra, on=columns, how="left")
+
+
+def with_efficiency(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add E_P x 1000 = accuracy (%) / parameters x 1000 (the dissertation's ``ep_e3``)."""
+    extra = []
+    for (_, dataset, _), rows in frame.groupby(["source", "dataset", "model"], sort=False):
+        static = rows[rows["device"] == ""]
+        values = dict(zip(static["metric"], static["value"]))
+        accuracy = values.get(PRIMARY_ACCURACY.get(dataset, ""), math.nan)
+        params = values.get("params", math.nan)
+        if dataset != "maps" and not (pd.isna(accuracy) or pd.isna(params)) and params > 0:
+            attributes = rows.iloc[0][list(ATTRIBUTE_COLUMNS)].to_dict()
+            extra.append({**attributes, **measurement("ep_e3", accuracy / params * 1000)})
+    return pd.concat([frame, pd.DataFrame(extra)], ignore_index=True) if extra else frame
+
+
+def tidy(rows: list[dict[str, Any]], budgets: dict[tuple[str, str], str]) -> pd.DataFrame:
+    """Rows -> the tidy table; where two files give the same number the first one wins."""
+    frame = pd.DataFrame(rows)
+    for column, default in (("paper_name", ""), ("paper_table", 0)):
+        if column not in frame:
+            frame[column] = default
+    frame["paper_name"] = frame["paper_name"].fillna("")
+    frame["paper_table"] = frame["paper_table"].fillna(0).astype(int)
+    frame = frame.drop_duplicates(list(KEY_COLUMNS), keep="first")
+    frame = attach_attributes(frame, budgets).drop(columns="paper_table")
+    frame = with_efficiency(frame)
+    frame["depth"] = frame["depth"].astype("Int64")
+    return frame[list(TIDY_COLUMNS)].reset_index(drop=True)
+
+
+def dataset_of(path: str | os.PathLike) -> str:
+    """The dataset a per-dataset file is for: ``.../{dataset}/catalog.csv`` or ``{dataset}.csv``."""
+    path = Path(path)
+    return path.parent.name if path.name == "catalog.csv" else path.stem
+
+
+def build_table(inputs: ReportInputs) -> pd.DataFrame:
+    """Read every input and return the tidy table (archopt rows first, then the paper's)."""
+    catalogs = {dataset_of(p): sources.read_catalog(p) for p in inputs.catalogs}
+    searches = {dataset_of(p): sources.read_search(p) for p in inputs.searches}
+    rows: list[dict[str, Any]] = []
+    for dataset, catalog in catalogs.items():
+        rows += catalog_rows(catalog, dataset)
+    for path in inputs.summaries:
+        rows += summary_rows(checked_summary(path), str(path))
+    for path in inputs.bench:
+        rows += bench_rows(sources.read_bench(path), path, inputs.runtimes)
+    for path in inputs.gan_summaries:
+        rows += gan_rows(sources.read_gan_summary(path), path)
+    if inputs.study_results is not None:
+        rows += study_rows(sources.read_study_results(inputs.study_results))
+    rows += paper_rows(sources.read_paper(inputs.paper))
+    return tidy(rows, archopt_budgets(searches, catalogs))
+
+
+def checked_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """A summary whose model and dataset agree with the directory it was found in."""
+    summary = sources.read_summary(path)
+    folder_model, folder_dataset = Path(path).parent.name, Path(path).parent.parent.name
+    if (parse_name(str(summary["model"])).name, summary["dataset"]) != (
+        parse_name(folder_model).name, folder_dataset
+    ):
+        raise sources.ReportInputError(
+            f"{path}: holds model {summary['model']!r} on {summary['dataset']!r}, "
+            f"expected {folder_model!r} on {folder_dataset!r} from its location"
+        )
+    return summary
+
+
+TEXT_COLUMNS = ("source", "dataset", "model", "paper_name", "family", "technique", "scaling",
+                "budget_of", "metric", "device", "runtime", "note")
+
+
+def read_results(path: str | os.PathLike) -> pd.DataFrame:
+    """``results/report/results.csv`` back as the tidy table (empty text stays ``""``)."""
+    frame = sources.read_csv(path, TIDY_COLUMNS)
+    for column in TEXT_COLUMNS:
+        frame[column] = frame[column].fillna("").astype(str)
+    frame["depth"] = frame["depth"].astype("Int64")
+    return frame

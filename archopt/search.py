@@ -1,0 +1,325 @@
+"""Equal-budget width search for the CIFAR ResNets (the dissertation picked its rates by hand).
+
+Three searches per depth (20/56/110) and technique (DSC, Shift, Shuffle):
+
+* ``expand``: the rate r < 1 whose widened optimized net ``resnet{d}-{t}-{r}`` comes
+  closest to the base ``resnet{d}``'s parameter count;
+* ``reduce_channels``: the divisor r > 1 whose thinner base net ``resnet{d}-{r}`` comes
+  closest to the optimized ``resnet{d}-{t}``;
+* ``reduce_block``: the bottleneck rate r > 1 whose ``resnet{d}-{r}_block`` does the same.
+
+Rates lie on a grid of ``step`` (expand: step, 2*step, ... < 1; reduce: 1 + step, ... <=
+``MAX_REDUCTION_RATE``). The smallest absolute parameter gap wins; ties go to the rate
+closer to 1 (the smaller change). Parameters are counted analytically from the same
+:class:`ResNetSpec` the model zoo builds from the candidate's *name*, so a chosen name
+always means the widths that were counted; ``tests/test_search.py`` checks the formula
+against ``count_params(get_model(...))``. A whole search takes milliseconds, which keeps
+``snakemake -n all`` fast although the searched networks are part of the DAG.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from archopt.io import write_text_atomic
+from archopt.models.registry import (
+    DATASET_CLASSES,
+    RESNET_DEPTHS,
+    ModelInfo,
+    format_rate,
+    parse_name,
+    resnet_spec,
+)
+from archopt.models.resnet import BLOCKS_PER_STAGE, SHUFFLE_GROUPS, ResNetSpec, bottleneck_width
+from archopt.workflow import job_logger
+
+SEARCH_KINDS = ("expand", "reduce_channels", "reduce_block")
+SEARCH_TECHNIQUES = ("dsc", "shift", "shuffle")
+DEFAULT_STEP = 0.01
+# At r = 10 the thinnest candidate already has widths 1/3/6 (bottleneck 1/3/6); beyond 16
+# the first stage would have no channel left. Every budget in the study is met far below.
+MAX_REDUCTION_RATE = 10
+
+SEARCH_COLUMNS = (
+    "kind", "depth", "technique", "target_params", "model", "factor", "params", "rel_gap",
+    "abs_gap", "paper_model", "paper_factor", "paper_params", "paper_rel_gap",
+)
+
+
+# --- analytic parameter counts ------------------------------------------------------------
+
+
+def _conv_bn(in_channels: int, out_channels: int, kernel: int = 1, groups: int = 1) -> int:
+    """A bias-free conv followed by BatchNorm (weight + bias per output channel)."""
+    return in_channels // groups * out_channels * kernel * kernel + 2 * out_channels
+
+
+def body_params(body: str, in_planes: int, out_planes: int, mid_rate: float = 1.0) -> int:
+    """Parameters of one residual body, mirroring ``archopt.models.resnet``'s factories."""
+    if body == "basic":
+        return _conv_bn(in_planes, out_planes, 3) + _conv_bn(out_planes, out_planes, 3)
+    if body == "dsc":
+        # Depthwise 3x3 then pointwise 1x1, BN only after the pointwise conv.
+        return 9 * in_planes + _conv_bn(in_planes, out_planes) + 9 * out_planes + _conv_bn(
+            out_planes, out_planes
+        )
+    if body == "shift":
+        return _conv_bn(in_planes, out_planes) + _conv_bn(out_planes, out_planes)
+    if body == "shuffle":
+        first_groups = 1 if in_planes == 16 else SHUFFLE_GROUPS  # the models' literal-16 rule
+        return (
+            _conv_bn(in_planes, out_planes, groups=first_groups)
+            + _conv_bn(out_planes, out_planes, 3, groups=out_planes)
+            + _conv_bn(out_planes, out_planes, groups=SHUFFLE_GROUPS)
+        )
+    if body == "bottleneck":
+        mid = bottleneck_width(out_planes, mid_rate)
+        return _conv_bn(in_planes, mid) + _conv_bn(mid, mid, 3) + _conv_bn(mid, out_planes)
+    raise ValueError(f"no parameter formula for ResNet body {body!r}")
+
+
+def spec_params(spec: ResNetSpec, num_classes: int) -> int:
+    """Parameters of ``CifarResNet(spec, num_classes)`` without building it."""
+    total = _conv_bn(3, spec.widths[0], 3)  # stem
+    in_planes = spec.widths[0]
+    for out_planes in spec.widths:
+        total += _conv_bn(in_planes, out_planes)  # projection shortcut of the first block
+        total += body_params(spec.body, in_planes, out_planes, spec.mid_rate)
+        total += (BLOCKS_PER_STAGE[spec.depth] - 1) * body_params(
+            spec.body, out_planes, out_planes, spec.mid_rate
+        )
+        in_planes = out_planes
+    return total + in_planes * num_classes + num_classes  # linear classifier
+
+
+def resnet_params(name: str, dataset: str) -> int:
+    """Parameters of the ResNet called ``name`` on ``dataset``, counted analytically."""
+    info = parse_name(name)
+    if info.family != "resnet":
+        raise ValueError(f"analytic parameter counts cover CIFAR ResNets only, not {name!r}")
+    if dataset not in DATASET_CLASSES:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {tuple(DATASET_CLASSES)}")
+    return spec_params(resnet_spec(info), DATASET_CLASSES[dataset])
+
+
+# --- the search ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The network one search picked for one budget."""
+
+    kind: str
+    depth: int
+    technique: str
+    target_params: int
+    model: str
+    factor: float
+    params: int
+
+    @property
+    def abs_gap(self) -> int:
+        """Signed gap in parameters: ``params - target_params``."""
+        return self.params - self.target_params
+
+    @property
+    def rel_gap(self) -> float:
+        return self.abs_gap / self.target_params
+
+
+def rate_grid(kind: str, step: float = DEFAULT_STEP) -> list[float]:
+    """Candidate rates: expand [step, 1), reductions (1, MAX_REDUCTION_RATE], on a step grid.
+
+    Decimal arithmetic keeps every rate the float its printed name parses back to (0.29,
+    never 0.29000000000000004).
+    """
+    if not 0 < step < 1:
+        raise ValueError(f"config key 'search.step': {step!r} must be in (0, 1)")
+    delta = Decimal(str(step))
+    if kind == "expand":
+        start, stop = delta, Decimal(1)
+        rates = _decimal_range(start, stop, delta, include_stop=False)
+    else:
+        start, stop = Decimal(1) + delta, Decimal(MAX_REDUCTION_RATE)
+        rates = _decimal_range(start, stop, delta, include_stop=True)
+    return [float(rate) for rate in rates]
+
+
+def _decimal_range(
+    start: Decimal, stop: Decimal, delta: Decimal, *, include_stop: bool
+) -> Iterator[Decimal]:
+    value = start
+    while value < stop or (include_stop and value == stop):
+        yield value
+        value += delta
+
+
+def candidate(kind: str, depth: int, technique: str, rate: float) -> ModelInfo:
+    """The parsed name of a candidate network; raises if the name would not parse back."""
+    text = format_rate(rate)
+    name = {
+        "expand": f"resnet{depth}-{technique}-{text}",
+        "reduce_channels": f"resnet{depth}-{text}",
+        "reduce_block": f"resnet{depth}-{text}_block",
+    }[kind]
+    info = parse_name(name)
+    if info.factor != rate:
+        raise ValueError(
+            f"search rate {rate!r} prints as {name!r}, which parses to another rate; "
+            "use a coarser 'search.step'"
+        )
+    return info
+
+
+def target_name(kind: str, depth: int, technique: str) -> str:
+    """The network whose parameter count is the budget of a search."""
+    return f"resnet{depth}" if kind == "expand" else f"resnet{depth}-{technique}"
+
+
+def search_budget(
+    kind: str, depth: int, technique: str, dataset: str, step: float = DEFAULT_STEP
+) -> SearchResult:
+    """The candidate of ``kind`` closest to the budget (ties: the rate closer to 1)."""
+    if kind not in SEARCH_KINDS:
+        raise ValueError(f"unknown search kind {kind!r}: expected one of {SEARCH_KINDS}")
+    target = resnet_params(target_name(kind, depth, technique), dataset)
+    # A reduced net is a plain ResNet whatever budget it chases: share its candidates.
+    pool = candidates(kind, depth, technique if kind == "expand" else "base", dataset, step)
+    rate, name, params = min(
+        pool, key=lambda candidate: (abs(candidate[2] - target), abs(candidate[0] - 1))
+    )
+    return SearchResult(kind, depth, technique, target, name, rate, params)
+
+
+@lru_cache(maxsize=None)
+def candidates(
+    kind: str, depth: int, technique: str, dataset: str, step: float
+) -> tuple[tuple[float, str, int], ...]:
+    """``(rate, name, params)`` of every candidate network of one search, cached."""
+    classes = DATASET_CLASSES[dataset]
+    infos = [candidate(kind, depth, technique, rate) for rate in rate_grid(kind, step)]
+    return tuple(
+        (info.factor, info.name, spec_params(resnet_spec(info), classes)) for info in infos
+    )
+
+
+@lru_cache(maxsize=None)
+def search_all(dataset: str, step: float = DEFAULT_STEP) -> tuple[SearchResult, ...]:
+    """Every search (kind x depth x technique) for ``dataset``, in table order; cached."""
+    return tuple(
+        search_budget(kind, depth, technique, dataset, step)
+        for kind in SEARCH_KINDS
+        for depth in RESNET_DEPTHS
+        for technique in SEARCH_TECHNIQUES
+    )
+
+
+def searched_models(dataset: str, step: float = DEFAULT_STEP) -> list[str]:
+    """Canonical names of the networks the searches chose (duplicates removed, in order)."""
+    return list(dict.fromkeys(result.model for result in search_all(dataset, float(step))))
+
+
+# --- comparison with the dissertation's choices -------------------------------------------------
+
+
+def paper_choices(param_counts_csv: str | Path, dataset: str) -> dict[tuple[str, int, str], str]:
+    """The dissertation's scaled network per (kind, depth, technique) on ``dataset``.
+
+    Read from ``resources/paper/param_counts.csv`` (Tables 5-12). A reduced network's
+    technique is that of the unscaled optimized ResNet of the same depth in its table.
+    """
+    rows = [
+        (row["table"], row["model"], parse_name(row["model"]))
+        for row in _read_csv(param_counts_csv)
+        if row["dataset"] == dataset
+    ]
+    unscaled = [(table, info) for table, _, info in rows if info.scaling == "none"]
+    choices = {}
+    for table, printed, info in rows:
+        if info.family != "resnet" or info.scaling == "none":
+            continue
+        if info.scaling == "expand":
+            choices[("expand", info.depth, info.technique)] = info.name
+            continue
+        techniques = {
+            other.technique
+            for other_table, other in unscaled
+            if other_table == table and other.depth == info.depth and other.technique != "base"
+        }
+        if len(techniques) != 1:
+            raise ValueError(
+                f"{param_counts_csv}: table {table} does not name the one optimized "
+                f"ResNet{info.depth} that {printed!r} is reduced to match"
+            )
+        choices[(info.scaling, info.depth, techniques.pop())] = info.name
+    return choices
+
+
+def _read_csv(path: str | Path) -> list[dict[str, str]]:
+    try:
+        with Path(path).open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"paper parameter counts not found: {path}") from None
+    missing = {"table", "dataset", "model"} - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(
+            f"{path}: expected columns table, dataset, model; missing {sorted(missing)}"
+        )
+    return rows
+
+
+def search_rows(
+    dataset: str, step: float = DEFAULT_STEP, paper: dict[tuple[str, int, str], str] | None = None
+) -> list[dict[str, object]]:
+    """One CSV record per search, with the paper's choice and its gap where it made one."""
+    records = []
+    for result in search_all(dataset, float(step)):
+        record = asdict(result) | {"rel_gap": result.rel_gap, "abs_gap": result.abs_gap}
+        paper_model = (paper or {}).get((result.kind, result.depth, result.technique))
+        record |= _paper_columns(paper_model, result.target_params, dataset)
+        records.append(record)
+    return records
+
+
+def _paper_columns(paper_model: str | None, target: int, dataset: str) -> dict[str, object]:
+    if paper_model is None:
+        return {"paper_model": "", "paper_factor": "", "paper_params": "", "paper_rel_gap": ""}
+    params = resnet_params(paper_model, dataset)
+    return {
+        "paper_model": paper_model,
+        "paper_factor": parse_name(paper_model).factor,
+        "paper_params": params,
+        "paper_rel_gap": (params - target) / target,
+    }
+
+
+def rows_to_csv(records: Iterable[dict[str, object]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=SEARCH_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return out.getvalue()
+
+
+def search_job(snakemake: Any) -> None:
+    """Snakemake entry point of rule ``search``: write ``results/search/{dataset}.csv``."""
+    logger = job_logger(snakemake, "search")
+    dataset, step = snakemake.wildcards.dataset, float(snakemake.params.step)
+    output = snakemake.output[0]
+    records = search_rows(dataset, step, paper_choices(snakemake.input.paper, dataset))
+    write_text_atomic(output, rows_to_csv(records))
+    for record in records:
+        if record["paper_model"] and abs(record["paper_rel_gap"]) < abs(record["rel_gap"]):
+            # Only possible when the paper's rate is off the configured grid.
+            logger.warning(
+                "%s is closer to its budget than %s", record["paper_model"], record["model"]
+            )
+    logger.info("%d searches on %s (step %s): wrote %s", len(records), dataset, step, output)

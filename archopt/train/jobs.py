@@ -1,0 +1,158 @@
+"""Glue for ``workflow/scripts/train.py`` and ``select_best.py``, and the rules' path helpers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from archopt.data import ImageSet, batches, load_cifar, split_train_val
+from archopt.gpu import claim_device
+from archopt.io import atomic_path, write_json_atomic
+from archopt.models import count_params, parse_name
+from archopt.study import study_networks
+from archopt.train.checkpoint import CheckpointError, load_weights, save_checkpoint
+from archopt.train.loop import (
+    EVAL_BATCH_SIZE,
+    BatchSource,
+    RunSpec,
+    run_metrics,
+    train_run,
+)
+from archopt.train.metrics import evaluate
+from archopt.train.select import build_summary, read_metrics, select_run
+from archopt.workflow import job_logger
+
+RUN_DIR = "results/train/{dataset}/{model}/lr~{lr}/bs~{bs}/seed~{seed}"
+
+
+def format_lr(lr: float) -> str:
+    """The learning rate as it appears in paths: ``0.1``, ``0.001``, ``1e-05``."""
+    return f"{lr:g}"
+
+
+def grid_run_files(
+    dataset: str, model: str, train_config: Mapping[str, Any], name: str
+) -> list[str]:
+    """File ``name`` of every (lr, batch size, seed) run of the configured grid."""
+    grid = train_config["grid"]
+    return [
+        f"{RUN_DIR}/{name}".format(dataset=dataset, model=model, lr=format_lr(lr), bs=bs, seed=seed)
+        for lr in grid["lr"]
+        for bs in grid["batch_size"]
+        for seed in train_config["seeds"]
+    ]
+
+
+def summary_targets(config: Mapping[str, Any]) -> list[str]:
+    """The selected-run summary of every network of every dataset of the study."""
+    return [
+        f"results/models/{dataset}/{model}/summary.json"
+        for dataset in config["studies"]
+        for model in study_networks(config, dataset)
+    ]
+
+
+def resume_state_path(run_dir: str | os.PathLike) -> Path:
+    """Where a run keeps its per-epoch state: next to, not among, the rule's outputs,
+    so Snakemake leaves it in place when it reruns an incomplete job."""
+    return Path(run_dir) / "resume" / "state.pt"
+
+
+def data_root(marker: str | os.PathLike) -> Path:
+    """The ``resources`` root from a dataset's ``resources/{name}/manifest.json`` marker."""
+    return Path(marker).parent.parent
+
+
+def training_batches(data: ImageSet, batch_size: int, dataset: str) -> BatchSource:
+    return lambda generator: batches(
+        data, batch_size, dataset, shuffle=True, augment=True, generator=generator
+    )
+
+
+def evaluation_batches(data: ImageSet, dataset: str) -> BatchSource:
+    return lambda generator: batches(data, EVAL_BATCH_SIZE, dataset, shuffle=False, augment=False)
+
+
+def train_job(snakemake: Any) -> None:
+    logger = job_logger(snakemake, "train")
+    torch.set_num_threads(snakemake.threads)
+    wildcards, params = snakemake.wildcards, snakemake.params
+    dataset = wildcards.dataset
+    train_set, val_set = split_train_val(
+        load_cifar(dataset, root=data_root(snakemake.input.data)).train,
+        params.val_size,
+        params.train_subset,
+    )
+    spec = RunSpec(
+        model=parse_name(wildcards.model).name,
+        dataset=dataset,
+        lr=float(wildcards.lr),
+        batch_size=int(wildcards.bs),
+        seed=int(wildcards.seed),
+        max_epochs=params.max_epochs,
+        momentum=params.momentum,
+        weight_decay=params.weight_decay,
+        train_images=len(train_set),
+        val_images=len(val_set),
+    )
+    state_path = resume_state_path(Path(snakemake.output.metrics).parent)
+    with claim_device() as placement:
+        where = f"{placement.device} ({placement.placement}), {torch.get_num_threads()} threads"
+        logger.info("%s on %s", spec, where)
+        try:
+            run = train_run(
+                spec,
+                training_batches(train_set, spec.batch_size, dataset),
+                evaluation_batches(val_set, dataset),
+                state_path,
+                torch.device(placement.device),
+                logger,
+                restart=snakemake.config["train"]["restart"],
+            )
+        except CheckpointError as error:
+            logger.error("%s", error)  # into the job's log too, not only Snakemake's stderr
+            raise
+    best = run.best
+    save_checkpoint(
+        snakemake.output.checkpoint, spec.model, dataset, best.state_dict, best.epoch, best.val_top1
+    )
+    write_json_atomic(
+        snakemake.output.metrics, run_metrics(run) | {"placement": placement.as_dict()}
+    )
+    # The run is complete: a forced rerun must start afresh. The whole folder goes, with
+    # any temporary file a kill during a save left behind.
+    shutil.rmtree(state_path.parent)
+    logger.info("best epoch %d: val top-1 %.2f%%", best.epoch, best.val_top1)
+
+
+def copy_atomic(source: str | os.PathLike, dest: str | os.PathLike) -> None:
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def select_best_job(snakemake: Any) -> None:
+    logger = job_logger(snakemake, "select_best")
+    torch.set_num_threads(snakemake.threads)
+    dataset, model = snakemake.wildcards.dataset, snakemake.wildcards.model
+    runs = [read_metrics(path) for path in snakemake.input.metrics]
+    chosen = select_run(runs)
+    logger.info(
+        "selected %s (val top-1 %.2f%%)", snakemake.input.metrics[chosen], runs[chosen]["val_top1"]
+    )
+    copy_atomic(snakemake.input.checkpoints[chosen], snakemake.output.checkpoint)
+    network = load_weights(snakemake.output.checkpoint, model, dataset)
+    test_set = load_cifar(dataset, root=data_root(snakemake.input.data)).test
+    with claim_device() as placement:
+        device = torch.device(placement.device)
+        network.to(device, memory_format=torch.channels_last)
+        test = evaluate(network, evaluation_batches(test_set, dataset)(None), device)
+    summary = build_summary(
+        runs, chosen, test, count_params(network), os.path.getsize(snakemake.output.checkpoint)
+    )
+    write_json_atomic(snakemake.output.summary, summary)
+    logger.info("test top-1 %.2f%% top-5 %.2f%% on %d images", test.top1, test.top5, test.n)

@@ -1,0 +1,298 @@
+"""One training run: SGD with the plateau schedule, best-on-validation weights, resume.
+
+After every epoch the whole run (weights, optimizer, schedule, RNG states, history, best
+weights so far) is saved atomically to a resume file, so a run killed at any moment
+continues from its last finished epoch and, on CPU with the same seed, ends with exactly
+the metrics an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from archopt.models import get_model
+from archopt.train.checkpoint import CheckpointError, read_torch_dict, save_torch_atomic
+from archopt.train.metrics import Tally, evaluate, to_device
+from archopt.train.schedule import PlateauSchedule, Step
+
+STATE_VERSION = 1
+STATE_KEYS = (
+    "version",
+    "spec",
+    "model",
+    "optimizer",
+    "schedule",
+    "rng",
+    "history",
+    "best",
+    "stop_reason",
+)
+EVAL_BATCH_SIZE = 500
+PROGRESS_INTERVAL_S = 30.0
+
+# (images, labels) batches for one epoch; the generator drives shuffling and augmentation.
+BatchSource = Callable[[torch.Generator | None], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines a run's result; a resume state must match it exactly."""
+
+    model: str
+    dataset: str
+    lr: float
+    batch_size: int
+    seed: int
+    max_epochs: int
+    momentum: float
+    weight_decay: float
+    train_images: int
+    val_images: int
+
+
+@dataclass
+class Best:
+    epoch: int = 0
+    val_top1: float = -1.0
+    val_top5: float = -1.0
+    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class LogStream:
+    """A file-like object that turns tqdm's redraws into log lines."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+
+    def write(self, text: str) -> None:
+        text = text.strip("\r\n ")
+        if text:
+            self.logger.info(text)
+
+    def flush(self) -> None:
+        pass
+
+
+class TrainingRun:
+    """The mutable state of one run, and one epoch of training on it."""
+
+    def __init__(self, spec: RunSpec, device: torch.device) -> None:
+        self.spec = spec
+        self.device = device
+        torch.manual_seed(spec.seed)  # weight initialization
+        self.model: nn.Module = get_model(spec.model, spec.dataset).to(
+            device,
+            memory_format=torch.channels_last,  # measured faster on CPU for every net
+        )
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=spec.lr,
+            momentum=spec.momentum,
+            weight_decay=spec.weight_decay,
+        )
+        self.schedule = PlateauSchedule(spec.lr)
+        self.generator = torch.Generator().manual_seed(spec.seed)  # shuffling + augmentation
+        self.history: list[dict[str, Any]] = []
+        self.best = Best()
+        self.stop_reason: str | None = None
+
+    @property
+    def epoch(self) -> int:
+        return len(self.history)
+
+    @property
+    def finished(self) -> bool:
+        return self.stop_reason is not None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "spec": asdict(self.spec),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+                "data": self.generator.get_state(),
+            },
+            "history": self.history,
+            "best": asdict(self.best),
+            "stop_reason": self.stop_reason,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule = PlateauSchedule.from_state_dict(state["schedule"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.device.type == "cuda" and state["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.generator.set_state(state["rng"]["data"])
+        self.history = list(state["history"])
+        self.best = Best(**state["best"])
+        self.stop_reason = state["stop_reason"]
+
+    def train_epoch(self, train_batches: BatchSource, steps: int, stream: LogStream) -> Tally:
+        self.model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.schedule.lr
+        tally = Tally()
+        progress = tqdm(
+            train_batches(self.generator),
+            total=steps,
+            desc=f"epoch {self.epoch + 1}",
+            unit="batch",
+            file=stream,
+            mininterval=PROGRESS_INTERVAL_S,
+            ascii=True,
+        )
+        for images, labels in progress:
+            images, labels = to_device(images, labels, self.device)
+            logits = self.model(images)
+            loss = F.cross_entropy(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            tally.add(logits, labels, loss)
+        return tally
+
+    def record_epoch(self, train: Tally, val: Tally, seconds: float) -> None:
+        """Append the epoch to the history, keep the best weights, apply the schedule."""
+        self.history.append(
+            {
+                "epoch": self.epoch + 1,
+                "lr": self.schedule.lr,
+                "train_loss": train.loss,
+                "train_top1": train.top1,
+                "val_loss": val.loss,
+                "val_top1": val.top1,
+                "val_top5": val.top5,
+                "seconds": seconds,
+            }
+        )
+        if val.top1 > self.best.val_top1:  # strict: the earliest of equal epochs wins
+            weights = {
+                k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+            }
+            self.best = Best(self.epoch, val.top1, val.top5, weights)
+        self.stop_reason = self._stop_reason(train.loss)
+
+    def _stop_reason(self, train_loss: float) -> str | None:
+        if not math.isfinite(train_loss):
+            return "diverged"  # NaN weights never recover; the grid's other runs are the fallback
+        if self.schedule.step(train_loss) is Step.STOP:
+            return "plateau"
+        if self.epoch >= self.spec.max_epochs:
+            return "max_epochs"
+        return None
+
+
+def load_resume_state(path: Path, spec: RunSpec) -> dict[str, Any]:
+    """Read and check a resume state; errors name the file and how to start afresh."""
+    advice = (
+        f"delete {path}, or set train.restart: true in a --configfile, to start this run afresh"
+    )
+    try:
+        state = read_torch_dict(path, "resume state", STATE_KEYS)
+    except CheckpointError as error:
+        raise CheckpointError(f"{error}; {advice}") from None
+    if state["version"] != STATE_VERSION:
+        raise CheckpointError(f"resume state {path} has version {state['version']}; {advice}")
+    differences = {
+        key: (state["spec"].get(key), value)
+        for key, value in asdict(spec).items()
+        if state["spec"].get(key) != value
+    }
+    if differences:
+        listed = ", ".join(
+            f"{k}: saved {old!r}, now {new!r}" for k, (old, new) in differences.items()
+        )
+        raise CheckpointError(f"resume state {path} belongs to another run ({listed}); {advice}")
+    return state
+
+
+def format_duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def epoch_line(run: TrainingRun) -> str:
+    """The one-line summary logged after each epoch, with an ETA to ``max_epochs``."""
+    last = run.history[-1]
+    mean_seconds = sum(h["seconds"] for h in run.history) / run.epoch
+    remaining = 0 if run.finished else run.spec.max_epochs - run.epoch
+    schedule = run.schedule
+    return (
+        f"epoch {run.epoch}/{run.spec.max_epochs}: train loss {last['train_loss']:.4f} "
+        f"top-1 {last['train_top1']:.2f}% | val top-1 {last['val_top1']:.2f}% "
+        f"top-5 {last['val_top5']:.2f}% | lr {last['lr']:g} | {last['seconds']:.1f} s | "
+        f"stale {schedule.stale_epochs}/{schedule.patience}, "
+        f"plateaus {schedule.plateaus}/{schedule.max_plateaus} | "
+        f"ETA <= {format_duration(mean_seconds * remaining)}"
+        + (f" | stopped: {run.stop_reason}" if run.finished else "")
+    )
+
+
+def train_run(
+    spec: RunSpec,
+    train_batches: BatchSource,
+    val_batches: BatchSource,
+    state_path: str | os.PathLike,
+    device: torch.device,
+    logger: logging.Logger,
+    restart: bool = False,
+) -> TrainingRun:
+    """Train (or resume) the run ``spec`` until the schedule or ``max_epochs`` stops it.
+
+    ``train_batches(generator)`` yields one epoch of augmented, shuffled batches;
+    ``val_batches(None)`` the validation set. The state at ``state_path`` is resumed
+    unless ``restart`` is true; it is rewritten after every epoch.
+    """
+    state_path = Path(state_path)
+    run = TrainingRun(spec, device)
+    if state_path.exists() and not restart:
+        run.load_state_dict(load_resume_state(state_path, spec))
+        logger.info("resuming from %s after epoch %d", state_path, run.epoch)
+    elif state_path.exists():
+        logger.info("train.restart is set: ignoring %s, starting from epoch 1", state_path)
+    steps = math.ceil(spec.train_images / spec.batch_size)
+    stream = LogStream(logger)
+    while not run.finished:
+        start = time.perf_counter()
+        train = run.train_epoch(train_batches, steps, stream)
+        val = evaluate(run.model, val_batches(None), device)
+        run.record_epoch(train, val, time.perf_counter() - start)
+        save_torch_atomic(state_path, run.state_dict())
+        logger.info(epoch_line(run))
+    return run
+
+
+def run_metrics(run: TrainingRun) -> dict[str, Any]:
+    """The content of ``metrics.json``: the run's settings, its best epoch and its history."""
+    return {
+        **asdict(run.spec),
+        "device": str(run.device),
+        "gpu_name": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else None,
+        "threads": torch.get_num_threads(),
+        "epochs": run.epoch,
+        "stop_reason": run.stop_reason,
+        "best_epoch": run.best.epoch,
+        "val_top1": run.best.val_top1,
+        "val_top5": run.best.val_top5,
+        "train_seconds": sum(h["seconds"] for h in run.history),
+        "history": run.history,
+    }

@@ -1,0 +1,141 @@
+"""The HTML report in headless Chromium: no console errors, no network, every image decodes.
+
+Chromium is driven over the DevTools protocol (a websocket) so the test sees console
+messages, exceptions, failed loads and each image's ``naturalWidth`` directly; a second
+run with ``--screenshot`` checks that the page renders to a non-blank picture.
+CI installs Debian's ``chromium`` (see ``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+from report_fixtures import build_fixture_report
+
+websocket = pytest.importorskip("websocket", reason="websocket-client is in the test extra")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run")
+TIMEOUT_S = 60
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (see .ci/run)"),
+]
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory) -> Path:
+    return build_fixture_report(tmp_path_factory.mktemp("browser"), gan=True) / "index.html"
+
+
+def wait_for(path: Path, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count("\n") >= 1:
+            return path.read_text()
+        time.sleep(0.1)
+    raise TimeoutError(f"chromium did not write {path} within {timeout} s")
+
+
+@contextmanager
+def devtools_page(profile: Path) -> Iterator[str]:
+    """Start headless Chromium with a fresh profile; yield the page's DevTools websocket URL."""
+    process = subprocess.Popen(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+         "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        port = wait_for(profile / "DevToolsActivePort", TIMEOUT_S).splitlines()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+            pages = [t for t in json.load(answer) if t["type"] == "page"]
+        yield pages[0]["webSocketDebuggerUrl"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+class DevTools:
+    """A minimal DevTools protocol client that keeps every event it receives."""
+
+    def __init__(self, url: str) -> None:
+        self.socket = websocket.create_connection(url, timeout=TIMEOUT_S, suppress_origin=True)
+        self.events: list[dict] = []
+        self.next_id = 0
+
+    def call(self, method: str, **params) -> dict:
+        self.next_id += 1
+        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.next_id:
+                assert "error" not in message, message
+                return message["result"]
+            self.events.append(message)
+
+    def wait_event(self, method: str) -> dict:
+        while not any(e.get("method") == method for e in self.events):
+            self.events.append(json.loads(self.socket.recv()))
+        return next(e for e in self.events if e.get("method") == method)
+
+
+def problems(events: list[dict]) -> list[str]:
+    """Console errors, uncaught exceptions and failed or non-local loads."""
+    found = []
+    for event in events:
+        method, params = event.get("method"), event.get("params", {})
+        if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
+            found.append(f"console.{params['type']}: {params['args']}")
+        elif method == "Runtime.exceptionThrown":
+            found.append(f"exception: {params['exceptionDetails']}")
+        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+            found.append(f"log: {params['entry']['text']}")
+        elif method == "Network.loadingFailed":
+            found.append(f"failed load: {params.get('errorText')}")
+        elif method == "Network.requestWillBeSent":
+            url = params["request"]["url"]
+            if not url.startswith(("file:", "data:")):
+                found.append(f"network request: {url}")
+    return found
+
+
+def test_report_loads_without_errors_and_every_image_decodes(report_html, tmp_path):
+    with devtools_page(tmp_path / "profile") as url:
+        page = DevTools(url)
+        for domain in ("Runtime", "Log", "Network", "Page"):
+            page.call(f"{domain}.enable")
+        page.call("Page.navigate", url=report_html.as_uri())
+        page.wait_event("Page.loadEventFired")
+        result = page.call("Runtime.evaluate", returnByValue=True, expression=(
+            "Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth])"))
+        images = result["result"]["value"]
+        page.socket.close()
+    assert problems(page.events) == []
+    assert len(images) == 6, images  # five figures and the flowchart
+    assert all(complete and width > 0 for _, complete, width in images), images
+
+
+def test_screenshot_of_the_report_is_not_blank(report_html, tmp_path):
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+         "--window-size=1400,2400", "--hide-scrollbars", report_html.as_uri()],
+        check=True, capture_output=True, timeout=TIMEOUT_S * 2,
+    )
+    pixels = mpimg.imread(shot)
+    assert pixels.shape[:2] == (2400, 1400)
+    # Text, tables and figures: many distinct colours, not one background colour.
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50

@@ -1,0 +1,41 @@
+# Dataset downloads: one rule per dataset (download_cifar10, download_cifar100,
+# download_maps), each writing resources/<name>/manifest.json last.
+from archopt.data.specs import DATASET_NAMES
+
+
+def dataset_marker(name):
+    """Input function for rules that need a dataset: the marker its download writes last."""
+    return f"resources/{name}/manifest.json"
+
+
+for _dataset in DATASET_NAMES:
+
+    rule:
+        name:
+            f"download_{_dataset}"
+        output:
+            dataset_marker(_dataset),
+        log:
+            f"logs/download/{_dataset}.log",
+        retries: 2
+        localrule: True
+        conda:
+            "../../environment.yml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=120,
+        params:
+            dataset=_dataset,
+            # Only the MD5 is a param: it identifies the data, so changing it reruns the
+            # download, while switching to a mirror (a new url) does not.
+            md5=config["datasets"][_dataset]["md5"],
+        script:
+            "../scripts/download.py"
+
+
+def dataset_targets():
+    return [dataset_marker(name) for name in catalog_datasets()]
+
+
+TARGET_FUNCTIONS.append(dataset_targets)

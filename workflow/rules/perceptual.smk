@@ -1,0 +1,28 @@
+# Perceptual study (archopt.perceptual): the bundle of real and generated maps that
+# `archopt study serve` shows to volunteers (README "Perceptual study").
+
+TARGET_FUNCTIONS.append(
+    lambda: ["results/study/bundle"] if config["gan"]["variants"] else []
+)
+
+
+rule study_bundle:
+    input:
+        data=dataset_marker("maps"),
+        checkpoints=expand(
+            "results/gan/maps/{model}/generator.pt", model=config["gan"]["variants"]
+        ),
+    output:
+        bundle=directory("results/study/bundle"),
+    log:
+        "logs/study/bundle.log",
+    conda:
+        "../../environment.yml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        variants=config["gan"]["variants"],
+    script:
+        "../scripts/study_bundle.py"

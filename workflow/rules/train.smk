@@ -1,0 +1,77 @@
+# Training (archopt.train): one job per grid point (dataset, model, lr, batch size, seed);
+# select_best keeps the run with the best validation top-1 and tests it once.
+from archopt.gpu import local_gpu_count
+from archopt.train.jobs import RUN_DIR, grid_run_files, summary_targets
+from archopt.train.resources import job_runtime_minutes, train_mem_mb
+
+# Decided when the workflow is parsed: the jobs run on this host (or hosts like it).
+TRAIN_USES_CUDA = local_gpu_count() > 0
+
+TARGET_FUNCTIONS.append(lambda: summary_targets(config))
+
+
+rule train:
+    input:
+        data=lambda wildcards: dataset_marker(wildcards.dataset),
+    output:
+        metrics=f"{RUN_DIR}/metrics.json",
+        checkpoint=f"{RUN_DIR}/best.pt",
+    log:
+        "logs/train/{dataset}/{model}/lr~{lr}/bs~{bs}/seed~{seed}.log",
+    wildcard_constraints:
+        dataset="cifar10|cifar100",
+        model="[a-z0-9._-]+",
+        lr="[0-9][0-9.e+-]*",
+        bs="[0-9]+",
+        seed="[0-9]+",
+    conda:
+        "../../environment.yml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=lambda wildcards: train_mem_mb(
+            wildcards.model, wildcards.dataset, int(wildcards.bs)
+        ),
+        runtime=lambda wildcards, threads: job_runtime_minutes(
+            config["train"],
+            wildcards.model,
+            wildcards.dataset,
+            threads,
+            TRAIN_USES_CUDA,
+        ),
+        gpu=int(TRAIN_USES_CUDA),
+    params:
+        max_epochs=config["train"]["max_epochs"],
+        train_subset=config["train"]["train_subset"],
+        val_size=config["train"]["val_size"],
+        momentum=config["train"]["momentum"],
+        weight_decay=config["train"]["weight_decay"],
+    script:
+        "../scripts/train.py"
+
+
+rule select_best:
+    input:
+        metrics=lambda wildcards: grid_run_files(
+            wildcards.dataset, wildcards.model, config["train"], "metrics.json"
+        ),
+        checkpoints=lambda wildcards: grid_run_files(
+            wildcards.dataset, wildcards.model, config["train"], "best.pt"
+        ),
+        data=lambda wildcards: dataset_marker(wildcards.dataset),
+    output:
+        summary="results/models/{dataset}/{model}/summary.json",
+        checkpoint="results/models/{dataset}/{model}/best.pt",
+    log:
+        "logs/select_best/{dataset}/{model}.log",
+    wildcard_constraints:
+        dataset="cifar10|cifar100",
+        model="[a-z0-9._-]+",
+    conda:
+        "../../environment.yml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=int(TRAIN_USES_CUDA),
+    script:
+        "../scripts/select_best.py"
