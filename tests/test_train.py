@@ -198,7 +198,7 @@ def test_finished_state_is_not_trained_again(uninterrupted):
     assert run_metrics(again) == run_metrics(whole)
 
 
-def test_state_of_another_run_is_refused_unless_restart(uninterrupted, tmp_path):
+def test_state_of_another_run_is_refused_naming_the_difference(uninterrupted):
     _, state = uninterrupted
     with pytest.raises(
         CheckpointError,

@@ -79,7 +79,7 @@ def train_gan_job(snakemake: Any) -> None:
         {"model": model, "spec": spec.__dict__, "device": placement.as_dict(),
          "train_seconds": sum(h["seconds"] for h in run.history), "history": run.history},
     )
-    shutil.rmtree(state_path.parent)
+    shutil.rmtree(state_path.parent, ignore_errors=True)
 
 
 def evaluate_gan_job(snakemake: Any) -> None:

@@ -40,6 +40,13 @@ class GanSpec:
     load_size: int
     crop_size: int
 
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.epochs_decay < 0 or self.total_epochs < 1:
+            raise ValueError(
+                f"config keys 'gan.epochs' ({self.epochs}) and 'gan.epochs_decay' "
+                f"({self.epochs_decay}) must be >= 0 with at least one epoch in total"
+            )
+
     @property
     def total_epochs(self) -> int:
         return self.epochs + self.epochs_decay

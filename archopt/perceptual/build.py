@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -77,7 +77,7 @@ def write_bundle(
                          f"got {len(reals)} real and {[len(v) for v in fakes.values()]} generated")
     manifest = {
         "format": FORMAT,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **info,
         "images_per_class": len(reals),
         "training_per_class": TRAINING_PER_CLASS,

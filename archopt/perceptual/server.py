@@ -223,9 +223,8 @@ def _register_pages(app: Flask, study: Study) -> None:
     @app.get("/")
     def index() -> Response:
         csrf, fresh = _form_token()
-        token = request.cookies.get(VOLUNTEER_COOKIE)
-        returning = bool(token) and looks_like_token(token) and \
-            store.volunteer_for_token(_db(), token) is not None
+        token = request.cookies.get(VOLUNTEER_COOKIE, "")
+        returning = looks_like_token(token) and store.volunteer_for_token(_db(), token) is not None
         response = Response(render_template(
             "index.html", csrf=csrf, returning=returning, trials=study.bundle.trials,
             training=2 * study.bundle.training_per_class,

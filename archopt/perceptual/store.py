@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from archopt.perceptual.bundle import Bundle
@@ -83,7 +83,7 @@ class CurrentTrial:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
@@ -133,6 +133,7 @@ def check_schema(conn: sqlite3.Connection, path: str | Path) -> None:
 def initialize(path: str | Path, bundle: Bundle) -> str:
     """Create the schema on first start and tie the database to ``bundle``; returns the
     server secret (kept in the database so form tokens stay valid across restarts)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
         with closing(connect(path)) as conn, transaction(conn):
             if conn.execute("PRAGMA user_version").fetchone()[0] == 0 and not _tables(conn):

@@ -252,9 +252,11 @@ def deviations(config: Mapping[str, Any], searches: Mapping[str, pd.DataFrame]) 
         items.append(f"Reduced study (preset {config.get('preset')}): " + ", ".join(reduced)
                      + ". Accuracies are far below the paper's and only indicate the method.")
     for dataset, search in searches.items():
-        if "paper_model" in search.columns:
-            named = search[search["paper_model"].notna()]
-            differ = named[named["paper_model"].astype(str) != named["model"].astype(str)]
+        if "paper_params" in search.columns:
+            # Compare architectures, not names: several rates give the same widths, so the
+            # search may print another name for the paper's own network.
+            named = search[search["paper_params"].notna()]
+            differ = named[named["paper_params"].astype("int64") != named["params"].astype("int64")]
             if len(differ):
                 pairs = ", ".join(f"{r.model} (paper {r.paper_model})" for r in differ.itertuples())
                 items.append(f"{dataset}: the budget search picks other widths than the paper "

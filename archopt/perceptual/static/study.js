@@ -91,6 +91,7 @@
     button.addEventListener("click", () => answer(button.dataset.answer).catch(fail));
   });
   document.addEventListener("keydown", (event) => {
+    if (event.repeat) return; // a held key must not answer the next trial too
     const key = event.key.toLowerCase();
     if (key === "r") answer("real").catch(fail);
     if (key === "f") answer("fake").catch(fail);
