@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict, dataclass
-from functools import partial
 
-from archopt.models import count_macs, count_params, get_model, input_shape, parse_name, state_dict_bytes
+from archopt.models import count_params, get_model, parse_name, state_dict_bytes
+from archopt.models.costs import network_costs
 
 CATALOG_COLUMNS = (
     "name", "family", "technique", "scaling", "width_factor", "params", "macs", "state_dict_bytes",
@@ -36,7 +36,7 @@ def catalog_row(name: str, dataset: str) -> CatalogRow:
         scaling=info.scaling,
         width_factor=info.factor,
         params=count_params(model),
-        macs=count_macs(partial(get_model, info.name, dataset), input_shape(dataset)),
+        macs=network_costs(info.name, dataset).macs,
         state_dict_bytes=state_dict_bytes(model),
     )
 

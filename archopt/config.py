@@ -64,6 +64,41 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key '{_key_path(error)}': {error.message}"
 
 
+def _schema_types(schema: Mapping[str, Any]) -> set[str]:
+    kind = schema.get("type", [])
+    return {kind} if isinstance(kind, str) else set(kind)
+
+
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    if "$ref" in schema:
+        return root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _coerce(value: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> Any:
+    schema = _resolve(schema, root)
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        return {k: _coerce(v, properties[k], root) if k in properties else v for k, v in value.items()}
+    if isinstance(value, list) and "items" in schema:
+        return [_coerce(item, schema["items"], root) for item in value]
+    if isinstance(value, str) and "string" not in _schema_types(schema):
+        parsed = yaml.safe_load(value)
+        return value if isinstance(parsed, str) else parsed
+    return value
+
+
+def coerce_command_line_values(config: Mapping[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """Turn strings where the schema expects numbers, booleans, null or lists into them.
+
+    Snakemake reads nested ``--config`` values (``--config 'train={max_epochs: 7}'``) with
+    YAML's base loader, which leaves every scalar a string; a plain YAML reading of those
+    strings gives what the user meant.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    return _coerce(dict(config), schema, schema)
+
+
 def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> None:
     """Raise :class:`ConfigError` naming every offending key."""
     schema = yaml.safe_load(Path(schema_path).read_text())
@@ -74,11 +109,18 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> None:
         raise ConfigError(f"invalid configuration ({schema_path}):\n{lines}")
 
 
+def load_config_mapping(
+    base: Mapping[str, Any], overrides: Mapping[str, Any], schema_path: str | Path
+) -> dict[str, Any]:
+    """config.yaml's content < preset < ``overrides``, coerced and validated."""
+    config = coerce_command_line_values(resolve_config(base, overrides), schema_path)
+    validate_config(config, schema_path)
+    return config
+
+
 def load_config(
     config_yaml: str | Path, schema_path: str | Path, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Resolve and validate a config the way the workflow does (for scripts and tests)."""
     base = yaml.safe_load(Path(config_yaml).read_text()) or {}
-    config = resolve_config(base, overrides or {})
-    validate_config(config, schema_path)
-    return config
+    return load_config_mapping(base, overrides or {}, schema_path)

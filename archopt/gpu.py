@@ -93,7 +93,7 @@ def claim_device(prefer: str = "auto", lock_dir: Path = DEFAULT_LOCK_DIR) -> Ite
         raise RuntimeError("device 'cuda' was requested but no CUDA device is visible")
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if prefer == "cpu" or count == 0:
-        yield Placement("cpu", "cpu")
+        yield Placement("cpu", "cpu", cuda_visible_devices=visible)
         return
     if os.environ.get("SLURM_JOB_ID") or count == 1:
         kind = "slurm" if os.environ.get("SLURM_JOB_ID") else "single"

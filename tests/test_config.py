@@ -52,3 +52,19 @@ def test_wrong_type_is_named():
 def test_unknown_preset_is_named():
     with pytest.raises(ConfigError, match="config key 'preset'"):
         resolve_config({"preset": "paper"}, {"preset": "fast"})
+
+
+def test_nested_command_line_strings_become_the_schema_types():
+    # Snakemake hands `--config 'train={max_epochs: 7}'` over with every scalar a string.
+    overrides = {
+        "train": {"max_epochs": "7", "restart": "true", "grid": {"lr": ["0.1", "0.01"]}},
+        "bench": {"images": "24"},
+        "gan": {"train_subset": "null"},
+        "networks": ["resnet20"],
+    }
+    config = load_config(CONFIG, SCHEMA, overrides)
+    assert config["train"]["max_epochs"] == 7 and config["train"]["restart"] is True
+    assert config["train"]["grid"]["lr"] == [0.1, 0.01]
+    assert config["bench"]["images"] == 24 and config["gan"]["train_subset"] is None
+    with pytest.raises(ConfigError, match=r"config key 'train\.max_epochs'"):
+        load_config(CONFIG, SCHEMA, {"train": {"max_epochs": "seven"}})

@@ -83,7 +83,8 @@ def gan_config(tmp_path, variants, epochs=1, decay=1):
 def test_gan_rules_train_evaluate_and_write_samples(workflow_copy, tmp_path):
     configfile = gan_config(tmp_path, ["pix2pix-shift"])
     target = "results/gan/maps/pix2pix-shift/summary.json"
-    result = run_snakemake(workflow_copy, target, "--configfile", str(configfile))
+    bench = "results/bench/maps/pix2pix-shift/cpu.json"
+    result = run_snakemake(workflow_copy, target, bench, "--configfile", str(configfile))
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((workflow_copy / target).read_text())
     assert 0 <= summary["pixel_acc"] <= 100
@@ -92,8 +93,13 @@ def test_gan_rules_train_evaluate_and_write_samples(workflow_copy, tmp_path):
     assert summary["params"] == 36_061_320 and summary["epochs"] == 2
     assert summary["n_images"] == 3 and summary["psnr"] > 0 and -1 <= summary["ssim"] <= 1
     samples = sorted((workflow_copy / "results/gan/maps/pix2pix-shift/samples").glob("*.png"))
-    assert [p.name for p in samples] == summary["samples"] and len(samples) == 6
+    assert [p.name for p in samples] == sorted(summary["samples"]) and len(samples) == 6
     assert not (workflow_copy / "results/gan/maps/pix2pix-shift/resume").exists()
+    latency = json.loads((workflow_copy / bench).read_text())
+    for runtime in ("eager", "onnxruntime"):
+        assert latency[runtime]["n"] == 3 and latency[runtime]["median_ms"] > 0
+        assert "top1" not in latency[runtime]  # a generator has no labels
+    assert latency["storage"]["onnx_bytes"] > 100_000_000  # 36 M float32 parameters
 
 
 @pytest.mark.slow

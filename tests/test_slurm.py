@@ -69,7 +69,8 @@ def test_quick_dag_through_the_slurm_profile(workflow_copy, tmp_path):
     metrics = json.loads(
         (workflow_copy / "results/train/cifar10/resnet20/lr~0.05/bs~128/seed~0/metrics.json").read_text()
     )
-    assert metrics["device"]["cuda_visible_devices"] == "0"  # the fake GRES GPU SLURM assigned
+    assert metrics["placement"]["cuda_visible_devices"] == "0"  # the fake GRES GPU SLURM assigned
+    assert metrics["placement"]["placement"] == "cpu"  # no real CUDA behind the fake GPU
     summary = json.loads((workflow_copy / "results/models/cifar10/resnet20-shift/summary.json").read_text())
     assert 0 <= summary["test_top1"] <= 100
     bench = json.loads((workflow_copy / "results/bench/cifar10/resnet20/cpu.json").read_text())

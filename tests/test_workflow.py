@@ -35,3 +35,11 @@ def test_invalid_config_fails_naming_the_key(workflow_copy):
     result = run_snakemake(workflow_copy, "-n", "--config", "bogus_key=1")
     assert result.returncode != 0
     assert "unknown config key 'bogus_key'" in result.stdout + result.stderr
+
+
+def test_nested_config_on_the_command_line(workflow_copy):
+    result = run_snakemake(
+        workflow_copy, "-n", "all", "--config", "train={max_epochs: 7, restart: true}",
+        "bench={images: 24}",
+    )
+    assert result.returncode == 0, result.stderr

@@ -125,21 +125,20 @@ def _check_and_summarize(
     samples: np.ndarray,
     logits: np.ndarray,
     reference: np.ndarray,
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     atol: float,
 ) -> dict[str, Any]:
     max_abs_diff = float(np.abs(logits - reference).max())
     if not max_abs_diff <= atol:  # also catches NaN
         raise ValueError(
-            f"{runtime}: logits differ from eager PyTorch by up to {max_abs_diff:.3g}, more "
+            f"{runtime}: outputs differ from eager PyTorch by up to {max_abs_diff:.3g}, more "
             f"than config key 'bench.atol' = {atol}"
         )
-    return latency_stats(samples) | {
+    accuracy = {} if labels is None else {
         "top1": topk_accuracy(logits, labels, 1),
         "top5": topk_accuracy(logits, labels, 5),
-        "max_abs_diff": max_abs_diff,
-        "atol": atol,
     }
+    return latency_stats(samples) | accuracy | {"max_abs_diff": max_abs_diff, "atol": atol}
 
 
 def _bench_eager(
@@ -191,23 +190,23 @@ def benchmark(
     model: nn.Module,
     onnx_model: bytes,
     images: np.ndarray,
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     device: str = "cpu",
     settings: BenchSettings = BenchSettings(),
     logger: logging.Logger = log,
 ) -> dict[str, Any]:
     """Benchmark ``model`` (CPU, eval) and its ONNX export on ``images`` one at a time.
 
-    ``images`` are normalized float32 (N, C, H, W), ``labels`` int (N,), ``device`` a
+    ``images`` are normalized float32 (N, C, H, W), ``labels`` int (N,) for classifiers
+    (top-1/top-5 from each runtime's own outputs) or None for generators, ``device`` a
     torch device (``cpu``, ``cuda:0``). Returns one object per configured runtime plus
     ``env``; a runtime that cannot run on the device says why in ``skipped``.
     """
     images = np.ascontiguousarray(images, dtype=np.float32)
-    labels = np.asarray(labels)
-    if len(images) < 2 or len(images) != len(labels):
+    if len(images) < 2 or (labels is not None and len(images) != len(labels)):
         raise ValueError(
-            f"need at least 2 images with one label each, got {len(images)} images and "
-            f"{len(labels)} labels"
+            f"need at least 2 images (with one label each for a classifier), got "
+            f"{len(images)} images and {'no' if labels is None else len(labels)} labels"
         )
     reference = reference_logits(model, images)
     cuda = device.startswith("cuda")

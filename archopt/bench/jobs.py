@@ -13,6 +13,7 @@ import torch
 from archopt.bench.benchmark import DEVICES, BenchSettings, benchmark, deployable_onnx
 from archopt.bench.env import environment
 from archopt.data import load_cifar, normalize
+from archopt.data.maps import MapsPairs
 from archopt.gpu import claim_device, local_gpu_count
 from archopt.io import atomic_path, write_json_atomic
 from archopt.models import input_shape
@@ -23,25 +24,48 @@ from archopt.workflow import job_logger
 PROBE_SEED = 0
 
 
+# A generator's output is a 256x256 image (0.8 MB): the maps benchmark keeps every output
+# of two runtimes for the comparison, so it times at most this many validation pairs.
+MAPS_BENCH_IMAGES = 200
+
+
 def bench_targets(config: Mapping[str, Any]) -> list[str]:
-    """Every bench JSON the config asks for: study dataset x network x device."""
+    """Every bench JSON the config asks for: (study datasets + maps) x network x device."""
+    datasets = [*config["studies"], *(["maps"] if config["gan"]["variants"] else [])]
     return [
         f"results/bench/{dataset}/{model}/{device}.json"
-        for dataset in config["studies"]
+        for dataset in datasets
         for model in study_networks(config, dataset)
         for device in config["bench"]["devices"]
     ]
 
 
+def checkpoint_path(dataset: str, model: str) -> str:
+    """The weights a benchmark loads: the selected classifier, or the trained generator."""
+    if dataset == "maps":
+        return f"results/gan/maps/{model}/generator.pt"
+    return f"results/models/{dataset}/{model}/best.pt"
+
+
+def maps_bench_count(config: Mapping[str, Any]) -> int:
+    limits = [MAPS_BENCH_IMAGES, config["gan"]["val_subset"], config["bench"]["images"]]
+    return min(limit for limit in limits if limit is not None)
+
+
 def benchmark_images(
     marker: str | os.PathLike, dataset: str, limit: int | None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The first ``limit`` test images (all when None), normalized, with their labels.
 
+    For maps: the first ``limit`` validation satellites at 256x256 in [-1, 1], no labels.
     ``marker`` is the dataset's ``resources/{dataset}/manifest.json``; its grandparent
     is the ``resources`` root the data loader expects.
     """
-    test = load_cifar(dataset, root=Path(marker).parent.parent).test
+    root = Path(marker).parent.parent
+    if dataset == "maps":
+        pairs = MapsPairs(root, "val", train=False, subset=limit)
+        return np.ascontiguousarray(torch.stack([pairs[i][0] for i in range(len(pairs))]).numpy()), None
+    test = load_cifar(dataset, root=root).test
     count = len(test) if limit is None else min(limit, len(test))
     images = normalize(test.images[:count], dataset).numpy()
     return np.ascontiguousarray(images), test.labels[:count].numpy()

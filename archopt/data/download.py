@@ -31,6 +31,7 @@ from archopt.data.archive import safe_extract
 from archopt.data.manifest import build_manifest, manifest_path, write_manifest
 from archopt.data.specs import CIFAR_SPECS, MAPS_SPEC, check_dataset_name
 from archopt.data.structure import check_structure
+from archopt.progress import LogStream
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60
@@ -61,21 +62,6 @@ def md5_file(path: Path) -> str:
 def top_folder(dataset: str) -> str:
     """The folder the official archive of ``dataset`` unpacks to."""
     return MAPS_SPEC.folder if dataset == MAPS_SPEC.name else CIFAR_SPECS[dataset].folder
-
-
-class _LogStream:
-    """A file-like sink turning tqdm's refreshes into log lines (readable in a log file)."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self.logger = logger
-
-    def write(self, text: str) -> None:
-        text = text.strip("\r\n ")
-        if text:
-            self.logger.info("%s", text)
-
-    def flush(self) -> None:
-        pass
 
 
 @contextmanager
@@ -129,7 +115,7 @@ def _stream(response: Any, part: Path, offset: int, logger: logging.Logger) -> s
             unit="B",
             unit_scale=True,
             desc=part.name,
-            file=_LogStream(logger),
+            file=LogStream(logger),
             mininterval=5,
             ascii=True,
         ) as bar,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,8 @@ from archopt.gan.evaluate import (
 from archopt.gan.train import GanSpec, train_gan
 from archopt.gpu import claim_device
 from archopt.io import atomic_dir, write_json_atomic
-from archopt.models import count_macs, count_params, get_model, input_shape, parse_name
+from archopt.models import count_params, parse_name
+from archopt.models.costs import network_costs
 from archopt.train.checkpoint import load_weights, save_checkpoint
 from archopt.train.jobs import data_root
 from archopt.workflow import job_logger
@@ -103,7 +103,7 @@ def evaluate_gan_job(snakemake: Any) -> None:
     summary.update(
         model=model,
         params=count_params(generator),
-        macs=count_macs(partial(get_model, model, "maps"), input_shape("maps")),
+        macs=network_costs(model, "maps").macs,
         epochs=len(training["history"]),
         train_pairs=training["spec"]["train_pairs"],
         train_seconds=training["train_seconds"],

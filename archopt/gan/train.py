@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from archopt.data.maps import MapsPairs
 from archopt.gan.pix2pix import Pix2Pix, lr_factor
+from archopt.progress import LogStream, format_duration
 from archopt.train.checkpoint import CheckpointError, read_torch_dict, save_torch_atomic
-from archopt.train.loop import LogStream, format_duration
 
 STATE_KEYS = ("spec", "pix2pix", "rng", "history")
 PROGRESS_INTERVAL_S = 30.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -45,29 +46,44 @@ MAC_RULES: dict[type, Callable] = {
 }
 
 
-def count_macs(build: Callable[[], nn.Module], shape: tuple[int, int, int]) -> int:
-    """Multiply-accumulates of one forward pass on one image of ``shape``.
+@dataclass(frozen=True)
+class ForwardProfile:
+    macs: int  # multiply-accumulates of convolutions and linear layers
+    activation_floats: int  # floats output by every leaf module (kept for backward)
 
-    Convolutions and linear layers are counted; the channel shift, shuffle, pooling,
+
+def profile_forward(build: Callable[[], nn.Module], shape: tuple[int, int, int]) -> ForwardProfile:
+    """MACs and activation size of one forward pass on one image of ``shape``.
+
+    Convolutions and linear layers count MACs; the channel shift, shuffle, pooling,
     norms and activations count zero. The network is built on the meta device, so no
-    memory is allocated and even the 54 M-parameter generator is profiled instantly.
+    memory is allocated, even for the 54 M-parameter generator.
     """
     with torch.device("meta"):
         model = build()
-    total = 0
+    macs = floats = 0
 
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal total
-        total += MAC_RULES[type(module)](module, inputs, output)
+        nonlocal macs, floats
+        floats += output.numel()
+        rule = MAC_RULES.get(type(module))
+        if rule is not None:
+            macs += rule(module, inputs, output)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if type(m) in MAC_RULES]
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    handles = [m.register_forward_hook(hook) for m in leaves]
     try:
         with torch.no_grad():
             model.eval()(torch.empty(1, *shape, device="meta"))
     finally:
         for handle in handles:
             handle.remove()
-    return total
+    return ForwardProfile(macs, floats)
+
+
+def count_macs(build: Callable[[], nn.Module], shape: tuple[int, int, int]) -> int:
+    """Multiply-accumulates of one forward pass on one image (see :func:`profile_forward`)."""
+    return profile_forward(build, shape).macs
 
 
 def state_dict_bytes(model: nn.Module) -> int:

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from archopt.models import get_model
+from archopt.progress import LogStream, format_duration
 from archopt.train.checkpoint import CheckpointError, read_torch_dict, save_torch_atomic
 from archopt.train.metrics import Tally, evaluate, to_device
 from archopt.train.schedule import PlateauSchedule, Step
@@ -68,21 +69,6 @@ class Best:
     val_top1: float = -1.0
     val_top5: float = -1.0
     state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-class LogStream:
-    """A file-like object that turns tqdm's redraws into log lines."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self.logger = logger
-
-    def write(self, text: str) -> None:
-        text = text.strip("\r\n ")
-        if text:
-            self.logger.info(text)
-
-    def flush(self) -> None:
-        pass
 
 
 class TrainingRun:
@@ -222,12 +208,6 @@ def load_resume_state(path: Path, spec: RunSpec) -> dict[str, Any]:
         )
         raise CheckpointError(f"resume state {path} belongs to another run ({listed}); {advice}")
     return state
-
-
-def format_duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def epoch_line(run: TrainingRun) -> str:

@@ -13,9 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-
-from archopt.models import count_macs, get_model, input_shape
+from archopt.models.costs import network_costs
 
 CIFAR_TRAIN_IMAGES = 50_000
 BASE_MEM_MB = 1000  # interpreter, torch, the dataset in memory
@@ -29,38 +27,16 @@ SAFETY = 1.5
 STARTUP_MINUTES = 5
 
 
-def activation_floats(model: str, dataset: str) -> int:
-    """Floats produced by every leaf module in one forward pass of one image.
-
-    Training keeps roughly these for the backward pass; counted on the meta device.
-    """
-    with torch.device("meta"):
-        network = get_model(model, dataset)
-    total = 0
-
-    def count(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal total
-        total += output.numel()
-
-    leaves = [m for m in network.modules() if not any(True for _ in m.children())]
-    handles = [m.register_forward_hook(count) for m in leaves]
-    try:
-        network(torch.empty(1, *input_shape(dataset), device="meta"))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return total
-
-
 def train_mem_mb(model: str, dataset: str, batch_size: int) -> int:
-    return BASE_MEM_MB + math.ceil(activation_floats(model, dataset) * batch_size * 4 / 2**20)
+    floats = network_costs(model, dataset).activation_floats
+    return BASE_MEM_MB + math.ceil(floats * batch_size * 4 / 2**20)
 
 
 def train_runtime_minutes(
     model: str, dataset: str, images: int, epochs: int, threads: int, cuda: bool
 ) -> int:
     """Upper-bound wall time of ``epochs`` epochs over ``images`` images (+ validation)."""
-    mmacs = count_macs(lambda: get_model(model, dataset), input_shape(dataset)) / 1e6
+    mmacs = network_costs(model, dataset).macs / 1e6
     if cuda:
         ms_per_image = GPU_MS_PER_IMAGE + GPU_MS_PER_MMAC * mmacs
     else:

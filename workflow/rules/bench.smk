@@ -1,25 +1,25 @@
 # Single-image latency of every selected network, eager PyTorch vs ONNX Runtime, per
 # device (archopt.bench). model.onnx is the deployable export the CPU benchmark times.
-from archopt.bench.jobs import bench_targets
+from archopt.bench.jobs import bench_targets, checkpoint_path, maps_bench_count
 
 TARGET_FUNCTIONS.append(lambda: bench_targets(config))
 
 
 rule onnx_export:
     input:
-        checkpoint="results/models/{dataset}/{model}/best.pt",
+        checkpoint=lambda wildcards: checkpoint_path(wildcards.dataset, wildcards.model),
     output:
         onnx="results/bench/{dataset}/{model}/model.onnx",
     log:
         "logs/onnx_export/{dataset}/{model}.log",
     wildcard_constraints:
-        dataset="cifar10|cifar100",
+        dataset="cifar10|cifar100|maps",
         model="[a-z0-9._-]+",
     conda:
         "../../environment.yml"
     threads: config["bench"]["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wildcards: 8000 if wildcards.dataset == "maps" else 2000,
         runtime=10,
     params:
         warmup=config["bench"]["warmup"],
@@ -29,7 +29,7 @@ rule onnx_export:
 
 rule bench:
     input:
-        checkpoint="results/models/{dataset}/{model}/best.pt",
+        checkpoint=lambda wildcards: checkpoint_path(wildcards.dataset, wildcards.model),
         onnx="results/bench/{dataset}/{model}/model.onnx",
         data=lambda wildcards: dataset_marker(wildcards.dataset),
     output:
@@ -37,18 +37,22 @@ rule bench:
     log:
         "logs/bench/{dataset}/{model}/{device}.log",
     wildcard_constraints:
-        dataset="cifar10|cifar100",
+        dataset="cifar10|cifar100|maps",
         model="[a-z0-9._-]+",
         device="cpu|cuda",
     conda:
         "../../environment.yml"
     threads: config["bench"]["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wildcards: 8000 if wildcards.dataset == "maps" else 4000,
         runtime=60,
         gpu=lambda wildcards: int(wildcards.device == "cuda"),
     params:
-        images=config["bench"]["images"],
+        images=lambda wildcards: (
+            maps_bench_count(config)
+            if wildcards.dataset == "maps"
+            else config["bench"]["images"]
+        ),
         warmup=config["bench"]["warmup"],
         runtimes=config["bench"]["runtimes"],
         atol=config["bench"]["atol"],

@@ -1,7 +1,7 @@
 # Config resolution and validation, wildcard constraints, helpers shared by all rules.
 import yaml
 
-from archopt.config import resolve_config, validate_config
+from archopt.config import load_config_mapping
 from archopt.gpu import local_gpu_count
 from archopt.study import study_networks
 
@@ -9,9 +9,11 @@ from archopt.study import study_networks
 def _resolved_config():
     with open(workflow.source_path("../../config.yaml")) as handle:
         base = yaml.safe_load(handle) or {}
-    resolved = resolve_config(base, workflow.config_settings.overwrite_config)
-    validate_config(resolved, workflow.source_path("../schemas/config.schema.yaml"))
-    return resolved
+    return load_config_mapping(
+        base,
+        workflow.config_settings.overwrite_config,
+        workflow.source_path("../schemas/config.schema.yaml"),
+    )
 
 
 _final_config = _resolved_config()
