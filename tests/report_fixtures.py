@@ -15,7 +15,7 @@ from pathlib import Path
 from archopt.catalog import catalog_rows, rows_to_csv
 from archopt.config import load_config
 from archopt.models import parse_name
-from archopt.report.build import FIGURES, FLOWCHART, ReportOutputs, build_report
+from archopt.report.build import FIGURE_FILES, ReportOutputs, build_report
 from archopt.report.table import ReportInputs
 
 ACCURACY = {"base": 62.0, "dsc": 57.5, "shift": 58.0, "shuffle": 56.0}
@@ -131,6 +131,18 @@ def write_gan_summary(root: Path, model: str, pixel_acc: float) -> Path:
     })
 
 
+def write_gan_samples(root: Path, model: str, pairs: Sequence[int] = (3, 11)) -> Path:
+    """``samples/<pair>_{input,real,fake}.png`` as the evaluate_gan rule writes them."""
+    from PIL import Image
+
+    folder = root / "results" / "gan" / "maps" / model / "samples"
+    folder.mkdir(parents=True, exist_ok=True)
+    for pair in pairs:
+        for shade, kind in ((40, "input"), (200, "real"), (120, "fake")):
+            Image.new("RGB", (16, 16), (shade, pair * 10, 90)).save(folder / f"{pair}_{kind}.png")
+    return folder
+
+
 def write_study_results(root: Path, rates: dict[str, float]) -> Path:
     path = root / "results" / "study" / "results.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,13 +196,16 @@ def build_fixture_report(root: Path, gan: bool = False, **upstream) -> Path:
     gan_paths = [write_gan_summary(root, m, acc) for m, acc in
                  (("pix2pix", 62.0), ("pix2pix-dsc", 57.0), ("pix2pix-shift", 61.0),
                   ("pix2pix-shuffle", 52.0))] if gan else []
+    gan_samples = {m: write_gan_samples(root, m) for m in ("pix2pix", "pix2pix-shift")} if gan else {}
+    if gan:  # generators go through the bench stage like the classifiers
+        paths["bench"] += [write_bench(root, "maps", m, "cpu") for m in ("pix2pix", "pix2pix-shift")]
     study = write_study_results(root, {"pix2pix": 0.2, "pix2pix-shift": 0.25}) if gan else None
     config = load_config(repo / "config.yaml", repo / "workflow/schemas/config.schema.yaml",
                          {"preset": "quick"})
     out = root / "results" / "report"
-    figures = {name: out / "figures" / f"{name}.png" for name in (*FIGURES, FLOWCHART)}
+    figures = {name: out / "figures" / f"{name}.png" for name in FIGURE_FILES}
     outputs = ReportOutputs(out / "index.html", out / "results.csv", out / "findings.csv", figures)
     inputs = ReportInputs(paper=repo / "resources/paper/thesis_tables.csv", gan_summaries=gan_paths,
-                          study_results=study, **paths)
+                          gan_samples=gan_samples, study_results=study, **paths)
     build_report(inputs, outputs, config, repo / "resources/paper/param_counts.md")
     return out

@@ -11,7 +11,7 @@ import pytest
 
 from archopt.config import load_config
 from archopt.report import sources
-from archopt.report.build import FIGURES, FLOWCHART, ReportOutputs, build_report
+from archopt.report.build import FIGURE_FILES, ReportOutputs, build_report
 from archopt.report.figures import pareto_front
 from archopt.report.html import markdown_lists, markdown_section
 from archopt.report.jobs import report_input_files
@@ -239,6 +239,9 @@ def test_gan_and_perceptual_results_fill_table_13(tmp_path):
     rate = table[(table["model"] == "pix2pix-shift") & (table["metric"] == "perceptual_error")
                  & (table["source"] == "archopt")]
     assert list(rate["value"]) == [0.25]
+    assert "fig-gan-samples" in html  # the Figure 28-like grid of generated maps
+    assert (out / "figures" / "gan_samples.png").stat().st_size > 1000
+    assert "cpu ms (eager)" in html  # generator latency in Table 13
 
 
 # --- real Snakemake runs ----------------------------------------------------------------
@@ -293,7 +296,7 @@ def test_tiny_real_study_produces_the_report_and_a_snakemake_report(workflow_cop
 
 def test_report_with_nothing_measured_yet_still_renders(tmp_path):
     out = tmp_path / "report"
-    figures = {name: out / f"{name}.png" for name in (*FIGURES, FLOWCHART)}
+    figures = {name: out / f"{name}.png" for name in FIGURE_FILES}
     outputs = ReportOutputs(out / "index.html", out / "results.csv", out / "findings.csv", figures)
     config = load_config(REPO / "config.yaml", REPO / "workflow/schemas/config.schema.yaml",
                          {"bench": {"devices": []}})

@@ -69,6 +69,8 @@ FIGURES: dict[str, tuple[str, str, Callable[[pd.DataFrame], Figure]]] = {
     ),
 }
 FLOWCHART = "flowchart"
+GAN_SAMPLES = "gan_samples"
+FIGURE_FILES = (*FIGURES, FLOWCHART, GAN_SAMPLES)  # every PNG the report writes
 SEARCH_DISPLAY = ("kind", "depth", "technique", "target_params", "model", "factor", "params",
                   "rel_gap", "paper_model", "paper_factor", "paper_params")
 
@@ -78,7 +80,7 @@ class ReportOutputs:
     html: str | os.PathLike
     results: str | os.PathLike
     findings: str | os.PathLike
-    figures: Mapping[str, str | os.PathLike]  # FIGURES' names and "flowchart" -> PNG path
+    figures: Mapping[str, str | os.PathLike]  # FIGURES' names, flowchart, gan_samples -> PNG
 
 
 def bench_environments(paths: Sequence[str | os.PathLike]) -> dict[str, dict[str, Any]]:
@@ -297,6 +299,7 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
         pngs[name] = fig.figure_png(draw(table))
     leaves = flowchart_leaves(table, tolerance)
     pngs[FLOWCHART] = fig.figure_png(draw_flowchart(leaves))
+    pngs[GAN_SAMPLES] = fig.figure_png(fig.gan_samples_figure(inputs.gan_samples))
     for name, png in pngs.items():
         write_png(outputs.figures[name], png)
     searches = {Path(p).stem: sources.read_search(p) for p in inputs.searches}
@@ -310,6 +313,7 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
         tables=scenario_tables(table),
         gan_table=gan_table(table),
         gan_status=gan_status(table),
+        gan_samples_png=pngs[GAN_SAMPLES] if inputs.gan_samples else None,
         search_tables=[(d, search_display(s)) for d, s in searches.items()],
         figures=[ReportFigure(name, title, caption, pngs[name])
                  for name, (title, caption, _) in FIGURES.items()],

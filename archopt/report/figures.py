@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import imread
 from matplotlib.lines import Line2D
 
 from archopt.report.analysis import (
@@ -333,4 +336,36 @@ def latency_ratio_figure(table: pd.DataFrame, devices: Sequence[str] = ("cpu", "
         ax.legend(fontsize=8)
     note_unmeasured(figure, [skipped_reason(table, d, v) for d in datasets for v in devices
                              if v not in measured])
+    return figure
+
+
+def gan_samples_figure(sample_dirs: Mapping[str, str | os.PathLike], rows: int = 4) -> Figure:
+    """Like the dissertation's Figure 28: one validation input per row; columns input,
+    real map, then each generator's map (the same seeded pairs for every variant)."""
+    folders = {model: Path(folder) for model, folder in sample_dirs.items()}
+    stems = sorted(
+        set.intersection(*({p.name[: -len("_input.png")] for p in f.glob("*_input.png")}
+                           for f in folders.values())) if folders else set(),
+        key=lambda stem: (len(stem), stem),
+    )[:rows]
+    if not stems:
+        figure = Figure(figsize=(8, 2), layout="constrained")
+        ax = figure.subplots()
+        say_not_measured(ax, "Pix2Pix not run: no generator samples")
+        return figure
+    first = next(iter(folders.values()))
+    columns = [("input (satellite)", first, "input"), ("real map", first, "real")] + [
+        (model, folder, "fake") for model, folder in folders.items()
+    ]
+    figure, axes = _grid(len(stems), len(columns), 2.0 * len(columns), 2.1)
+    for r, stem in enumerate(stems):
+        for c, (title, folder, kind) in enumerate(columns):
+            ax = axes[r, c]
+            ax.imshow(imread(folder / f"{stem}_{kind}.png"))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=10)
+            if c == 0:
+                ax.set_ylabel(f"pair {stem}", fontsize=9)
     return figure

@@ -69,6 +69,7 @@ class ReportContent:
     deviations: list[str]
     paper_inconsistencies_html: str
     generated: str = ""
+    gan_samples_png: bytes | None = None
 
 
 def esc(text: Any) -> str:
@@ -200,6 +201,12 @@ def tables_section(content: ReportContent) -> str:
     parts.append("<h3>maps: Pix2Pix generators (paper Table 13)</h3>")
     parts.append(f"<p class='not-run'>{esc(content.gan_status)}</p>" if content.gan_status else "")
     parts.append(data_table(content.gan_table))
+    if content.gan_samples_png is not None:
+        parts.append("<figure id='fig-gan-samples'><h4>Generated maps (like the paper's Figure 28)"
+                     f"</h4><img src='{png_uri(content.gan_samples_png)}' alt='Pix2Pix samples'>"
+                     "<figcaption>Rows: validation inputs (the same seeded pairs for every "
+                     "variant); columns: satellite input, real map, each generator's map."
+                     "</figcaption></figure>")
     for dataset, frame in content.search_tables:
         parts.append(f"<h3>Equal-budget search, {esc(dataset)}</h3>"
                      "<p>Width factors found by archopt's search against each budget, with the "

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from archopt.report.build import FIGURES, FLOWCHART, ReportOutputs, build_report
+from archopt.gan.jobs import GAN_DIR
+from archopt.report.build import FIGURE_FILES, ReportOutputs, build_report
 from archopt.report.table import ReportInputs
 from archopt.study import study_networks
 from archopt.workflow import job_logger
@@ -19,6 +20,9 @@ def report_input_files(config: Mapping[str, Any], catalog_datasets: Sequence[str
                        ) -> dict[str, str | list[str]]:
     """The report rule's inputs: every result the configured study produces, by kind."""
     studied = {dataset: study_networks(config, dataset) for dataset in config["studies"]}
+    gans = study_networks(config, "maps")
+    if gans:  # generators are benchmarked like the classifiers
+        studied["maps"] = gans
     return {
         "paper": "resources/paper/thesis_tables.csv",
         "paper_notes": "resources/paper/param_counts.md",
@@ -29,12 +33,9 @@ def report_input_files(config: Mapping[str, Any], catalog_datasets: Sequence[str
         "bench": [f"results/bench/{dataset}/{model}/{device}.json"
                   for dataset, models in studied.items() for model in models
                   for device in config["bench"]["devices"]],
+        "gan_summaries": [f"{GAN_DIR.format(model=m)}/summary.json" for m in gans],
+        "gan_samples": [f"{GAN_DIR.format(model=m)}/samples" for m in gans],
     }
-
-
-def gan_summary_files(config: Mapping[str, Any]) -> list[str]:
-    """Where the GAN stage (issue 7) writes each generator's summary."""
-    return [f"results/gan/maps/{model}/summary.json" for model in study_networks(config, "maps")]
 
 
 def existing(paths: list[str]) -> list[str]:
@@ -44,8 +45,7 @@ def existing(paths: list[str]) -> list[str]:
 def report_job(snakemake: Any) -> None:
     logger = job_logger(snakemake, "report")
     settings = dict(snakemake.params.settings)
-    # The GAN (issue 7) and perceptual-study (issue 9) outputs join the report when they
-    # exist; until their rules declare them, they are read if present, not required.
+    # Perceptual-study votes come from people, not from the DAG: read when present.
     study = existing([snakemake.params.study_results])
     inputs = ReportInputs(
         paper=snakemake.input.paper,
@@ -53,7 +53,8 @@ def report_job(snakemake: Any) -> None:
         searches=list(snakemake.input.searches),
         summaries=list(snakemake.input.summaries),
         bench=list(snakemake.input.bench),
-        gan_summaries=existing(list(snakemake.params.gan_summaries)),
+        gan_summaries=list(snakemake.input.gan_summaries),
+        gan_samples={Path(folder).parent.name: folder for folder in snakemake.input.gan_samples},
         study_results=study[0] if study else None,
         runtimes=tuple(settings["bench"]["runtimes"]),
     )
@@ -61,7 +62,7 @@ def report_job(snakemake: Any) -> None:
         html=snakemake.output.html,
         results=snakemake.output.results,
         findings=snakemake.output.findings,
-        figures={name: getattr(snakemake.output, name) for name in (*FIGURES, FLOWCHART)},
+        figures={name: getattr(snakemake.output, name) for name in FIGURE_FILES},
     )
     logger.info("building the report from %d summaries and %d bench files",
                 len(inputs.summaries), len(inputs.bench))

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,7 @@ class ReportInputs:
     summaries: Sequence[str | os.PathLike] = ()
     bench: Sequence[str | os.PathLike] = ()
     gan_summaries: Sequence[str | os.PathLike] = ()
+    gan_samples: Mapping[str, str | os.PathLike] = field(default_factory=dict)  # model -> folder
     study_results: str | os.PathLike | None = None
     runtimes: Sequence[str] = ("eager", "onnxruntime")
 

@@ -19,6 +19,7 @@ from archopt.report.analysis import (
     Group,
     Lookup,
     Measurement,
+    latency_pairs,
     models_of,
     scenario_groups,
 )
@@ -161,5 +162,8 @@ def gan_table(table: pd.DataFrame) -> pd.DataFrame:
         side_by_side(*cells, "perceptual error", "perceptual_error", fmt_number)
         for label, metric in (("L1", "l1"), ("PSNR dB", "psnr"), ("SSIM", "ssim")):
             row[(label, "archopt")] = fmt_number(lookup.get(ARCHOPT, "maps", ours, metric), 3)
+        for device, runtime in latency_pairs(table, ARCHOPT, "maps"):
+            row[(f"{device} ms ({runtime})", "archopt")] = fmt_spread(
+                lookup.latency(ARCHOPT, "maps", ours, device, runtime))
         records.append(row)
     return two_level(records)

@@ -1,6 +1,6 @@
 # The report (archopt.report): every result of the study, next to the paper's, in
 # results/report/ (index.html, results.csv, findings.csv and the figures).
-from archopt.report.jobs import REPORT_SETTINGS, gan_summary_files, report_input_files
+from archopt.report.jobs import REPORT_SETTINGS, report_input_files
 
 TARGET_FUNCTIONS.append(lambda: ["results/report/index.html"])
 
@@ -54,6 +54,11 @@ rule report:
             caption="../report/latency_ratio.rst",
             category="Figures",
         ),
+        gan_samples=report(
+            "results/report/figures/gan_samples.png",
+            caption="../report/gan_samples.rst",
+            category="Figures",
+        ),
     log:
         "logs/report/report.log",
     conda:
@@ -64,7 +69,6 @@ rule report:
         runtime=15,
     params:
         settings={key: config.get(key) for key in REPORT_SETTINGS},
-        gan_summaries=gan_summary_files(config),
         study_results="results/study/results.csv",
     script:
         "../scripts/report.py"
