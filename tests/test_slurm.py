@@ -56,6 +56,7 @@ def test_quick_dag_through_the_slurm_profile(workflow_copy, tmp_path):
         ["timeout", "-s", "INT", "-k", "30", "900", snakemake_bin(), "all",
          "--workflow-profile", "workflow/profiles/slurm",
          "--slurm-init-seconds-before-status-checks", "5",
+         "--cores", "2",  # the CI node has 2 CPUs: a group job must fit on it
          "--configfile", str(configfile)],
         cwd=workflow_copy, capture_output=True, text=True,
     )

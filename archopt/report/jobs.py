@@ -21,8 +21,7 @@ def report_input_files(config: Mapping[str, Any], catalog_datasets: Sequence[str
     """The report rule's inputs: every result the configured study produces, by kind."""
     studied = {dataset: study_networks(config, dataset) for dataset in config["studies"]}
     gans = study_networks(config, "maps")
-    if gans:  # generators are benchmarked like the classifiers
-        studied["maps"] = gans
+    benched = studied | ({"maps": gans} if gans else {})  # generators are benchmarked too
     return {
         "paper": "resources/paper/thesis_tables.csv",
         "paper_notes": "resources/paper/param_counts.md",
@@ -31,7 +30,7 @@ def report_input_files(config: Mapping[str, Any], catalog_datasets: Sequence[str
         "summaries": [f"results/models/{dataset}/{model}/summary.json"
                       for dataset, models in studied.items() for model in models],
         "bench": [f"results/bench/{dataset}/{model}/{device}.json"
-                  for dataset, models in studied.items() for model in models
+                  for dataset, models in benched.items() for model in models
                   for device in config["bench"]["devices"]],
         "gan_summaries": [f"{GAN_DIR.format(model=m)}/summary.json" for m in gans],
         "gan_samples": [f"{GAN_DIR.format(model=m)}/samples" for m in gans],

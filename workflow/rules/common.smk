@@ -2,7 +2,6 @@
 import yaml
 
 from archopt.config import load_config_mapping
-from archopt.gpu import local_gpu_count
 from archopt.study import study_networks
 
 
@@ -19,12 +18,6 @@ def _resolved_config():
 _final_config = _resolved_config()
 config.clear()
 config.update(_final_config)
-
-
-# Locally, at most one job per GPU: `gpu` defaults to the number of visible CUDA devices
-# (each job then claims its own through archopt.gpu). Cluster executors schedule GPUs.
-if workflow.local_exec and "gpu" not in workflow.global_resources:
-    workflow.register_resource("gpu", local_gpu_count())
 
 
 wildcard_constraints:
