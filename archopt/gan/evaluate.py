@@ -12,10 +12,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torchvision.io import write_png
+from PIL import Image
 
 from archopt.data.maps import MapsPairs
 from archopt.gan.metrics import fit_palette, mean_l1, pixel_accuracy, psnr, ssim, summarize
+
+
+def save_png(image: torch.Tensor, path: str | Path) -> None:
+    """Write a uint8 (3, H, W) tensor as a PNG file."""
+    Image.fromarray(image.permute(1, 2, 0).contiguous().numpy()).save(path, format="PNG")
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -84,6 +89,6 @@ def write_samples(
         stem = paths[index].stem
         for kind, images in (("input", inputs), ("real", reals), ("fake", fakes)):
             name = f"{stem}_{kind}.png"
-            write_png(images[index], str(folder / name))
+            save_png(images[index], folder / name)
             written.append(name)
     return written

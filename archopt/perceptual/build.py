@@ -17,10 +17,9 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import Subset
-from torchvision.io import write_png
 
 from archopt.data.maps import MapsPairs
-from archopt.gan.evaluate import generate, to_uint8
+from archopt.gan.evaluate import generate, save_png, to_uint8
 from archopt.io import atomic_dir, write_json_atomic
 from archopt.perceptual.bundle import FORMAT, MANIFEST
 from archopt.perceptual.protocol import TRAINING_PER_CLASS
@@ -98,7 +97,7 @@ def write_bundle(
 def _write_pngs(folder: Path, images: Images) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for pair, image in images:
-        write_png(image, str(folder / f"{Path(pair).stem}.png"))
+        save_png(image, folder / f"{Path(pair).stem}.png")
 
 
 def build_bundle(
