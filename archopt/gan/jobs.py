@@ -36,13 +36,20 @@ def gan_resume_path(model_dir: str | os.PathLike) -> Path:
     return Path(model_dir) / "resume" / "state.pt"
 
 
+def configured_pairs(snakemake: Any, split: str, train: bool) -> MapsPairs:
+    """The maps pairs a GAN job uses: the configured subset and sizes of ``split``."""
+    settings = snakemake.config["gan"]
+    return MapsPairs(
+        data_root(snakemake.input.data), split, train=train,
+        subset=settings["train_subset" if split == "train" else "val_subset"],
+        load_size=settings["load_size"], crop_size=settings["crop_size"],
+    )
+
+
 def palette_job(snakemake: Any) -> None:
     logger = job_logger(snakemake, "gan_palette")
     settings = snakemake.config["gan"]
-    pairs = MapsPairs(
-        data_root(snakemake.input.data), "train", train=False,
-        subset=settings["train_subset"], crop_size=settings["crop_size"],
-    )
+    pairs = configured_pairs(snakemake, "train", train=False)
     palette = palette_from_training_maps(pairs, settings["palette_size"], settings["seed"])
     write_json_atomic(
         snakemake.output[0],
@@ -57,10 +64,7 @@ def train_gan_job(snakemake: Any) -> None:
     torch.set_num_threads(snakemake.threads)
     settings = snakemake.config["gan"]
     model = parse_name(snakemake.wildcards.model).name
-    pairs = MapsPairs(
-        data_root(snakemake.input.data), "train", train=True, subset=settings["train_subset"],
-        load_size=settings["load_size"], crop_size=settings["crop_size"],
-    )
+    pairs = configured_pairs(snakemake, "train", train=True)
     spec = GanSpec(
         model, settings["epochs"], settings["epochs_decay"], settings["seed"], len(pairs),
         settings["load_size"], settings["crop_size"],
@@ -87,10 +91,7 @@ def evaluate_gan_job(snakemake: Any) -> None:
     torch.set_num_threads(snakemake.threads)
     settings = snakemake.config["gan"]
     model = parse_name(snakemake.wildcards.model).name
-    pairs = MapsPairs(
-        data_root(snakemake.input.data), "val", train=False, subset=settings["val_subset"],
-        crop_size=settings["crop_size"],
-    )
+    pairs = configured_pairs(snakemake, "val", train=False)
     palette = torch.tensor(json.loads(Path(snakemake.input.palette).read_text())["colours"])
     generator = load_weights(snakemake.input.checkpoint, model, "maps")
     inputs, reals, fakes = generate(generator, pairs, settings["seed"])
