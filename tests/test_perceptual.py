@@ -32,7 +32,7 @@ from archopt.perceptual.results import (
     vote_counts,
 )
 from archopt.perceptual.security import RateLimiter, normalize_email
-from archopt.perceptual.server import ServerSettings, create_app
+from archopt.perceptual.server import REFUSED_PER_ACCEPTED, ServerSettings, create_app
 
 NETWORKS = ("pix2pix", "pix2pix-dsc", "pix2pix-shift", "pix2pix-shuffle")
 ADMIN = "admin-token-for-the-tests-0123456789"
@@ -225,6 +225,34 @@ def test_assignment_keeps_finished_tests_per_network_balanced(tmp_path):
     assert late == {"pix2pix", "pix2pix-shift", "pix2pix-shuffle"}
 
 
+def test_assignment_counts_tests_in_progress_until_they_are_abandoned(tmp_path):
+    bundle = load_bundle(make_bundle(tmp_path / "bundle", networks=NETWORKS[:2], per_class=6))
+    db = tmp_path / "study.db"
+    store.initialize(db, bundle)
+    conn = store.connect(db)
+    networks = list(bundle.networks)
+
+    def assign(email: str) -> tuple[int, str]:
+        volunteer, _ = store.register(conn, email, bundle, random.Random(0))
+        return volunteer, conn.execute("SELECT network FROM volunteers WHERE id = ?",
+                                       (volunteer,)).fetchone()[0]
+
+    first, _ = assign("first@lab.org")
+    finish_test(conn, first)  # pix2pix: 1 finished
+    assigned = [assign(f"v{i}@lab.org") for i in range(3)]
+    assert [network for _, network in assigned] == ["pix2pix-dsc", "pix2pix-dsc", "pix2pix"]
+    # 1 finished + 1 in progress against 2 in progress: the tie goes to fewer finished.
+    assert store.choose_network(conn, networks) == "pix2pix-dsc"
+    # pix2pix's test in progress has been quiet for over an hour: abandoned, not counted.
+    conn.execute("UPDATE volunteers SET consent_at = strftime('%Y-%m-%dT%H:%M:%S+00:00', "
+                 "'now', '-61 minutes') WHERE email = 'v2@lab.org'")
+    assert store.choose_network(conn, networks) == "pix2pix"
+    # The volunteer comes back (an image is shown): the test counts again.
+    late, _ = assigned[2]
+    store.take_image(conn, late, store.current_trial(conn, late).nonce)
+    assert store.choose_network(conn, networks) == "pix2pix-dsc"
+
+
 def finish_test(conn: sqlite3.Connection, volunteer: int, answer: str = "real") -> None:
     while (trial := store.current_trial(conn, volunteer)) is not None:
         store.take_image(conn, volunteer, trial.nonce)
@@ -272,6 +300,16 @@ def test_rate_limiter_sliding_window():
     assert limiter.retry_after("1.2.3.4", now=2) == pytest.approx(58)
     assert limiter.retry_after("5.6.7.8", now=2) == 0  # per address
     assert limiter.retry_after("1.2.3.4", now=60.5) == 0  # the first event left the window
+
+
+def test_rate_limiter_slots_can_be_given_back():
+    limiter = RateLimiter(limit=2, window_s=60)
+    first, second = limiter.take("a", now=0), limiter.take("a", now=1)
+    assert (first, second) == (0, 1) and limiter.take("a", now=2) is None
+    assert limiter.wait("a", now=2) == pytest.approx(58)
+    limiter.release("a", second)  # that event turned out not to count
+    assert limiter.wait("a", now=2) == 0 and limiter.take("a", now=2) == 2
+    limiter.release("b", 5.0)  # unknown key or stamp: nothing to forget
 
 
 # --- the web app: every error path -----------------------------------------------------
@@ -341,6 +379,20 @@ def test_registration_rate_limit(tmp_path, bundle_dir):
         register(client, f"v{i}@lab.org")
     response = client.post("/api/register", json={"email": "v9@lab.org", "consent": True})
     assert_error(response, 429, "too many registrations")
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_refused_registration_attempts_have_their_own_limit(tmp_path, bundle_dir):
+    app = create_app(ServerSettings(bundle=bundle_dir, db=tmp_path / "limited.db",
+                                    register_limit=2))
+    client = app.test_client()
+    register(client, "ada@lab.org")
+    for i in range(2 * REFUSED_PER_ACCEPTED):  # 6 refused attempts per allowed registration
+        email, status = ("ada@lab.org", 409) if i % 2 else ("not-an-email", 400)
+        response = client.post("/api/register", json={"email": email, "consent": True})
+        assert response.status_code == status, response.json
+    response = client.post("/api/register", json={"email": "bob@lab.org", "consent": True})
+    assert_error(response, 429, "too many refused registration attempts")
     assert int(response.headers["Retry-After"]) > 0
 
 
@@ -423,6 +475,12 @@ def test_admin_endpoint(tmp_path, bundle_dir, client):
     assert_error(closed.get("/api/results", headers=bearer(ADMIN)), 403, "disabled")
     with pytest.raises(ValueError, match="at least 16 characters"):
         ServerSettings(bundle=bundle_dir, db=tmp_path / "x.db", admin_token="short")
+    # Tokens that no Authorization header can carry are refused, without echoing them.
+    for unusable, reason in [(ADMIN + "\n", "whitespace"), ("\t" + ADMIN, "whitespace"),
+                             (ADMIN + "\u00e9", "printable ASCII"), (ADMIN + "\x00", "ASCII")]:
+        with pytest.raises(ValueError, match=reason) as refused:
+            ServerSettings(bundle=bundle_dir, db=tmp_path / "x.db", admin_token=unusable)
+        assert ADMIN not in str(refused.value)
 
 
 def test_unknown_routes_and_methods_get_json_errors(client):
@@ -528,3 +586,10 @@ def test_serve_command_refuses_a_missing_bundle(tmp_path, capsys):
     code = cli_main(["study", "serve", "--bundle", str(tmp_path / "none"), "--db",
                      str(tmp_path / "db")])
     assert code == 2 and "manifest.json not found" in capsys.readouterr().err
+
+
+def test_serve_command_default_request_timeout_is_the_servers():
+    from archopt.commands.study import DEFAULT_REQUEST_TIMEOUT_S
+    from archopt.perceptual.serving import REQUEST_TIMEOUT_S
+
+    assert DEFAULT_REQUEST_TIMEOUT_S == REQUEST_TIMEOUT_S  # study.py cannot import it lazily

@@ -5,12 +5,42 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from archopt.io import write_text_atomic
 from archopt.perceptual.results import BOOTSTRAP_SAMPLES, NetworkResult, results_csv
 
 DEFAULT_RESULTS = "results/study/results.csv"
+MAX_PORT = 65535
+DEFAULT_REQUEST_TIMEOUT_S = 30  # archopt.perceptual.serving.REQUEST_TIMEOUT_S (not imported:
+# it pulls in Flask and waitress, which `archopt --help` does not need)
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text: str) -> int:
+        value = _integer(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 to 65535 (0: any free port)."""
+    value = _integer(text)
+    if not 0 <= value <= MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"must be a port number from 0 to {MAX_PORT} (0: any free port), got {value}")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,14 +54,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="SQLite file with volunteers and votes (created on first start)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (0.0.0.0: every interface; default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
-    serve.add_argument("--display-ms", type=int, default=1000,
+    serve.add_argument("--port", type=port_number, default=8000,
+                       help="port (0: any free port; default 8000)")
+    serve.add_argument("--display-ms", type=at_least(1), default=1000,
                        help="how long each image stays visible (default 1000, the paper's 1 s)")
-    serve.add_argument("--feedback-ms", type=int, default=1500,
+    serve.add_argument("--feedback-ms", type=at_least(1), default=1500,
                        help="how long the feedback of a practice trial stays visible")
-    serve.add_argument("--register-limit", type=int, default=10,
-                       help="registrations allowed per client address per minute (default 10)")
-    serve.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    serve.add_argument("--register-limit", type=at_least(1), default=10,
+                       help="registrations accepted per client address per minute (default "
+                            "10; refused attempts have their own limit, 6 times this)")
+    serve.add_argument("--threads", type=at_least(1), default=8, help="worker threads (default 8)")
+    serve.add_argument("--request-timeout", type=at_least(1), default=DEFAULT_REQUEST_TIMEOUT_S,
+                       metavar="SECONDS",
+                       help="close a connection that sends nothing for this long (default "
+                            f"{DEFAULT_REQUEST_TIMEOUT_S})")
     serve.add_argument("--trusted-proxy", default=None, metavar="ADDRESS",
                        help="address of a reverse proxy whose X-Forwarded-For/-Proto/-Host "
                             "headers are trusted (e.g. 127.0.0.1 behind nginx)")
@@ -48,8 +84,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from archopt.perceptual.server import ADMIN_TOKEN_ENV, ServerSettings, create_app, serve
+    from archopt.perceptual.server import ADMIN_TOKEN_ENV, ServerSettings, create_app
+    from archopt.perceptual.serving import serve
 
+    # Unset or empty: the admin endpoint is off. Anything else is checked as it is
+    # (ServerSettings refuses whitespace at the ends rather than silently strip it).
     admin = os.environ.get(ADMIN_TOKEN_ENV) or None
     settings = ServerSettings(
         bundle=args.bundle, db=args.db, admin_token=admin, display_ms=args.display_ms,
@@ -69,7 +108,8 @@ def run_serve(args: argparse.Namespace) -> int:
     def announce(url: str) -> None:
         print(f"archopt study: serving on {url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
 
-    serve(app, args.host, args.port, args.threads, args.trusted_proxy, announce)
+    serve(app, args.host, args.port, args.threads, args.trusted_proxy, announce,
+          args.request_timeout)
     return 0
 
 

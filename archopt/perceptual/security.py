@@ -56,7 +56,13 @@ def same(a: str | None, b: str | None) -> bool:
 
 
 class RateLimiter:
-    """At most ``limit`` events per ``window_s`` seconds per key (sliding window)."""
+    """At most ``limit`` events per ``window_s`` seconds per key (sliding window).
+
+    :meth:`take` records an event only if the window has room, and :meth:`release` forgets
+    it again, so a caller can hold a slot while it finds out whether the event counts
+    (a registration that turns out to be refused gives its slot back) without letting
+    concurrent requests slip past the limit between a check and a record.
+    """
 
     def __init__(self, limit: int, window_s: float = 60.0) -> None:
         if limit < 1:
@@ -66,14 +72,43 @@ class RateLimiter:
         self._events: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
+    def take(self, key: str, now: float | None = None) -> float | None:
+        """Record an event for ``key`` if allowed: its time stamp (for :meth:`release`),
+        or None when ``key`` already had ``limit`` events in the window."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            events = self._current(key, now)
+            if len(events) >= self.limit:
+                return None
+            events.append(now)
+            return now
+
+    def release(self, key: str, stamp: float) -> None:
+        """Forget an event recorded by :meth:`take` that turned out not to count."""
+        with self._lock:
+            events = self._events.get(key)
+            if events is not None and stamp in events:
+                events.remove(stamp)
+                if not events:
+                    del self._events[key]
+
+    def wait(self, key: str, now: float | None = None) -> float:
+        """Seconds until ``key`` may have another event (0 if it may now); records nothing."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            events = self._current(key, now)
+            if len(events) < self.limit:
+                return 0.0
+            return events[0] + self.window_s - now
+
     def retry_after(self, key: str, now: float | None = None) -> float:
         """Record an event for ``key``: 0 if allowed, else the seconds until one is."""
         now = time.monotonic() if now is None else now
-        with self._lock:
-            events = self._events[key]
-            while events and events[0] <= now - self.window_s:
-                events.popleft()
-            if len(events) >= self.limit:
-                return events[0] + self.window_s - now
-            events.append(now)
-            return 0.0
+        return 0.0 if self.take(key, now) is not None else self.wait(key, now)
+
+    def _current(self, key: str, now: float) -> deque[float]:
+        """The events of ``key`` still inside the window (the caller holds the lock)."""
+        events = self._events[key]
+        while events and events[0] <= now - self.window_s:
+            events.popleft()
+        return events

@@ -1,5 +1,8 @@
 """The study web app (Flask, served by waitress): registration, the test, the results.
 
+The HTTP server around the app (waitress, with its own request limits) is in
+:mod:`archopt.perceptual.serving`.
+
 Browser pages: ``/`` (register with e-mail and consent, or resume with a token),
 ``/test`` (the trials). The pages drive the JSON API that scripts and tests use too
 (CONTRACT.md): ``POST /api/register``, ``GET /api/trial``, ``GET /api/image/<nonce>``,
@@ -15,7 +18,6 @@ import logging
 import random
 import secrets
 import sqlite3
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -41,7 +43,11 @@ ADMIN_TOKEN_MIN_LENGTH = 16
 VOLUNTEER_COOKIE = "archopt_study"
 FORM_COOKIE = "archopt_form"
 COOKIE_MAX_AGE_S = 30 * 24 * 3600
-MAX_REQUEST_BYTES = 16 * 1024
+MAX_REQUEST_BYTES = 16 * 1024  # enforced by waitress too (serving.py), before it buffers
+# Refused registration attempts (bad e-mail, no consent, already registered) have their
+# own, larger limit: a typo must not lock a volunteer out, but probing e-mail addresses
+# (409 tells whether one took part) or hammering the database stays bounded.
+REFUSED_PER_ACCEPTED = 6
 STATIC_FILES = {"study.js": "text/javascript", "study.css": "text/css"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -68,12 +74,31 @@ class ServerSettings:
     register_limit: int = 10  # registrations per client address per minute
 
     def __post_init__(self) -> None:
-        if self.admin_token is not None and len(self.admin_token) < ADMIN_TOKEN_MIN_LENGTH:
-            raise ValueError(f"{ADMIN_TOKEN_ENV} must be at least {ADMIN_TOKEN_MIN_LENGTH} "
-                             f"characters long (got {len(self.admin_token)})")
+        if self.admin_token is not None:
+            check_admin_token(self.admin_token)
         for name in ("display_ms", "feedback_ms", "register_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+def check_admin_token(token: str) -> None:
+    """ValueError unless ``token`` can ever match an ``Authorization: Bearer`` header.
+
+    Clients send the token stripped (and ``_bearer_token`` strips it too), and header
+    values arrive as Latin-1, so a token with whitespace at either end (a newline from
+    ``$(cat file)``) or non-ASCII characters would be accepted here and then refuse every
+    request. The message never repeats the token: it is a secret.
+    """
+    if token != token.strip():
+        raise ValueError(f"{ADMIN_TOKEN_ENV} starts or ends with whitespace (a newline from "
+                         "a file?): remove it, or no request can ever match the token "
+                         "(clients send it without)")
+    if not (token.isascii() and token.isprintable()):
+        raise ValueError(f"{ADMIN_TOKEN_ENV} must be printable ASCII (it is sent in an HTTP "
+                         "header); it contains other characters")
+    if len(token) < ADMIN_TOKEN_MIN_LENGTH:
+        raise ValueError(f"{ADMIN_TOKEN_ENV} must be at least {ADMIN_TOKEN_MIN_LENGTH} "
+                         f"characters long (got {len(token)})")
 
 
 @dataclass(frozen=True)
@@ -83,14 +108,16 @@ class Study:
     settings: ServerSettings
     bundle: Bundle
     secret: str
-    register_limiter: RateLimiter
+    register_limiter: RateLimiter  # accepted registrations
+    refused_limiter: RateLimiter  # refused registration attempts
 
 
 def create_app(settings: ServerSettings) -> Flask:
     """The app for ``settings``: loads the bundle and creates/opens the database."""
     bundle = load_bundle(settings.bundle)
     study = Study(settings, bundle, store.initialize(settings.db, bundle),
-                  RateLimiter(settings.register_limit, 60.0))
+                  RateLimiter(settings.register_limit, 60.0),
+                  RateLimiter(REFUSED_PER_ACCEPTED * settings.register_limit, 60.0))
     # No static folder: nothing a request names is ever looked up on disk.
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
@@ -129,7 +156,12 @@ def _check_origin() -> None:
 def _json_body() -> dict[str, Any]:
     if not request.is_json:
         raise StudyError(415, "send a JSON object with Content-Type: application/json")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        # silent=True only covers ValueError; json's parser raises RecursionError for
+        # deep nesting ("[" * 15000 fits in 16 KiB), which is the client's fault.
+        raise StudyError(400, "the JSON body is nested too deeply") from None
     if not isinstance(body, dict):
         raise StudyError(400, "the request body must be a JSON object")
     return body
@@ -173,26 +205,43 @@ def _require_admin() -> None:
         raise StudyError(401, "admin token required: send 'Authorization: Bearer <admin token>'")
 
 
-def _rate_limit_registration() -> None:
-    wait = _study().register_limiter.retry_after(request.remote_addr or "unknown")
-    if wait > 0:
-        raise StudyError(429, f"too many registrations from this address; retry in "
-                         f"{wait:.0f} s", headers={"Retry-After": str(max(1, round(wait)))})
+def _too_many(what: str, wait: float) -> StudyError:
+    seconds = max(1, round(wait))
+    return StudyError(429, f"too many {what} from this address; retry in {seconds} s",
+                      headers={"Retry-After": str(seconds)})
 
 
 def _register(email_value: object, consent: object) -> tuple[int, str]:
-    _rate_limit_registration()
+    """Register a volunteer. Only accepted registrations count against
+    ``--register-limit``: the slot taken up front (so concurrent requests cannot pass the
+    limit together) is given back when the registration is refused, and the refusal
+    counts against the separate limit of refused attempts instead."""
+    study = _study()
+    client = request.remote_addr or "unknown"
+    if (wait := study.refused_limiter.wait(client)) > 0:
+        raise _too_many("refused registration attempts", wait)
+    stamp = study.register_limiter.take(client)
+    if stamp is None:
+        raise _too_many("registrations", study.register_limiter.wait(client))
+    try:
+        volunteer, token = _accept_registration(email_value, consent)
+    except BaseException as error:
+        study.register_limiter.release(client, stamp)
+        if isinstance(error, StudyError):
+            study.refused_limiter.take(client)
+        raise
+    log.info("volunteer %d registered", volunteer)
+    return volunteer, token
+
+
+def _accept_registration(email_value: object, consent: object) -> tuple[int, str]:
     try:
         email = normalize_email(email_value)
     except ValueError as error:
         raise StudyError(400, str(error)) from None
     if consent is not True:
         raise StudyError(400, "consent is required: the volunteer must agree to take part")
-    study = _study()
-    volunteer, token = store.register(_db(), email, study.bundle,
-                                      random.Random(secrets.randbits(64)))
-    log.info("volunteer %d registered", volunteer)
-    return volunteer, token
+    return store.register(_db(), email, _study().bundle, random.Random(secrets.randbits(64)))
 
 
 def _set_volunteer_cookie(response: Response, token: str) -> Response:
@@ -364,32 +413,3 @@ def _register_hooks(app: Flask, static: dict[str, bytes]) -> None:
         db = g.pop("db", None)
         if db is not None:
             db.close()
-
-
-def serve(
-    app: Flask,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    threads: int = 8,
-    trusted_proxy: str | None = None,
-    on_ready: Callable[[str], None] = print,
-) -> None:
-    """Serve ``app`` with waitress until interrupted; ``on_ready`` gets the URL."""
-    from waitress import create_server
-
-    proxy = {}
-    if trusted_proxy:
-        # Only this address may tell the client's address and scheme (for the rate limit
-        # and Secure cookies behind a TLS reverse proxy).
-        proxy = {"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,
-                 "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto",
-                                           "x-forwarded-host"}}
-    server = create_server(app, host=host, port=port, threads=threads, ident="archopt-study",
-                           **proxy)
-    on_ready(f"http://{host}:{server.effective_port}/")
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()

@@ -165,12 +165,36 @@ def _attach_bundle(conn: sqlite3.Connection, path: str | Path, bundle: Bundle) -
     _set_meta(conn, "networks", json.dumps(list(bundle.networks)))
 
 
-def choose_network(conn: sqlite3.Connection, networks: list[str]) -> str:
-    """The network with the fewest finished tests; ties go to the fewest tests started
-    (so simultaneous registrations spread out), then to the bundle's order."""
-    counts = {row["network"]: (row["finished"], row["started"]) for row in conn.execute(
-        "SELECT network, SUM(finished_at IS NOT NULL) AS finished, COUNT(*) AS started "
-        "FROM volunteers GROUP BY network")}
+# A test in progress with no activity (registration, image shown, answer) for this long
+# counts as abandoned, so its network is open to the next volunteer again. A whole test
+# takes a few minutes; an hour of silence means the volunteer left.
+ABANDONED_AFTER_S = 3600
+# Per network: finished tests, and tests in progress with activity since the cutoff (?).
+ASSIGNMENT_COUNTS = """
+SELECT network, SUM(finished_at IS NOT NULL) AS finished,
+       SUM(finished_at IS NULL AND last_seen >= ?) AS active
+FROM (SELECT v.network, v.finished_at,
+             CASE WHEN v.finished_at IS NULL THEN MAX(
+                 CAST(strftime('%s', v.consent_at) AS REAL),
+                 COALESCE((SELECT MAX(COALESCE(t.answered_at, t.served_at)) FROM trials AS t
+                           WHERE t.volunteer_id = v.id), 0)) END AS last_seen
+      FROM volunteers AS v)
+GROUP BY network
+"""
+
+
+def choose_network(
+    conn: sqlite3.Connection, networks: list[str], now: float | None = None
+) -> str:
+    """The network with the fewest tests that count: finished ones plus those in progress
+    (not abandoned). Counting tests in progress is what spreads a burst of simultaneous
+    registrations: by finished tests alone, every one of them goes to the network that
+    is one finished test behind. Ties go to the fewest finished tests (a test in progress
+    may still be abandoned), then to the bundle's order. Run it in the registration's
+    ``BEGIN IMMEDIATE`` transaction, so each registration sees the ones before it."""
+    now = time.time() if now is None else now
+    counts = {row["network"]: (row["finished"] + row["active"], row["finished"])
+              for row in conn.execute(ASSIGNMENT_COUNTS, (now - ABANDONED_AFTER_S,))}
     return min(networks, key=lambda n: (*counts.get(n, (0, 0)), networks.index(n)))
 
 
