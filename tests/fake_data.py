@@ -111,6 +111,37 @@ def _write_generated_manifest(dataset_dir: Path, dataset: str) -> None:
     write_manifest(dataset_dir, manifest)
 
 
+def write_cifar_folder(
+    container: Path, dataset: str, n_train: int, n_test: int, seed: int = 0
+) -> Path:
+    """The official CIFAR folder (``cifar-10-batches-py`` ...) under ``container``, no manifest."""
+    return _write_cifar_folder(Path(container), dataset, n_train, n_test, seed)
+
+
+def make_tar(
+    archive: Path,
+    paths: dict[str, Path],
+    symlinks: dict[str, str] | None = None,
+    hardlinks: dict[str, str] | None = None,
+) -> tuple[Path, str]:
+    """A ``.tar.gz`` of files/folders (``{member name: path on disk}``), then link members
+    (``{member name: link target}``) as real tar link entries; returns it and its MD5.
+
+    For archives the official ones are not: a top folder or data file that is a link.
+    """
+    Path(archive).parent.mkdir(parents=True, exist_ok=True)
+    links = [(tarfile.SYMTYPE, symlinks or {}), (tarfile.LNKTYPE, hardlinks or {})]
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, path in paths.items():
+            tar.add(path, arcname=name)
+        for kind, members in links:
+            for name, target in members.items():
+                info = tarfile.TarInfo(name)
+                info.type, info.linkname = kind, target
+                tar.addfile(info)
+    return Path(archive), md5_of(archive)
+
+
 def _tar_folder(archive: Path, container: Path, top: str) -> tuple[Path, str]:
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(container / top, arcname=top)

@@ -32,6 +32,16 @@ _ALLOWED_GLOBALS = {
 }
 
 
+class CifarFileError(ValueError):
+    """A CIFAR file is unreadable or malformed. ``path`` and ``problem`` are kept apart so that
+    a caller checking a temporary extraction can name the archive member instead."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("_codecs", "encode"):
@@ -56,9 +66,9 @@ def read_pickle(path: Path) -> dict[str, Any]:
         try:
             record = _ArrayOnlyUnpickler(handle, encoding="bytes").load()
         except Exception as error:  # whatever the decoder trips on, the file is corrupt
-            raise ValueError(f"{path}: not a readable CIFAR pickle ({error})") from None
+            raise CifarFileError(path, f"not a readable CIFAR pickle ({error})") from None
     if not isinstance(record, dict):
-        raise ValueError(f"{path}: expected a dict, found {type(record).__name__}")
+        raise CifarFileError(path, f"expected a dict, found {type(record).__name__}")
     return _text_keys(record)
 
 
@@ -97,17 +107,17 @@ def _decode_names(names: list) -> list[str]:
 
 def _required(record: dict[str, Any], key: str, path: Path) -> Any:
     if key not in record:
-        raise ValueError(f"{path}: key {key!r} missing (found {sorted(record)})")
+        raise CifarFileError(path, f"key {key!r} missing (found {sorted(record)})")
     return record[key]
 
 
 def _labels(record: dict[str, Any], key: str, path: Path, count: int, classes: int) -> np.ndarray:
     labels = np.asarray(_required(record, key, path), dtype=np.int64)
     if labels.shape != (count,):
-        raise ValueError(f"{path}: {key!r} has shape {labels.shape}, expected ({count},)")
+        raise CifarFileError(path, f"{key!r} has shape {labels.shape}, expected ({count},)")
     if count and (labels.min() < 0 or labels.max() >= classes):
-        raise ValueError(
-            f"{path}: {key!r} values span [{labels.min()}, {labels.max()}], expected [0, {classes})"
+        raise CifarFileError(
+            path, f"{key!r} values span [{labels.min()}, {labels.max()}], expected [0, {classes})"
         )
     return labels
 
@@ -117,8 +127,8 @@ def read_batch(path: Path, spec: CifarSpec) -> tuple[np.ndarray, np.ndarray, np.
     record = read_pickle(path)
     data = np.asarray(_required(record, "data", path))
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS_PER_IMAGE:
-        raise ValueError(
-            f"{path}: 'data' is {data.dtype} {data.shape}, expected uint8 (N, {PIXELS_PER_IMAGE})"
+        raise CifarFileError(
+            path, f"'data' is {data.dtype} {data.shape}, expected uint8 (N, {PIXELS_PER_IMAGE})"
         )
     labels = _labels(record, spec.label_key, path, len(data), spec.num_classes)
     coarse = None

@@ -48,13 +48,18 @@ def write_manifest(dataset_dir: str | Path, manifest: dict[str, Any]) -> Path:
 
 
 def read_manifest(dataset_dir: str | Path) -> dict[str, Any] | None:
-    """The manifest, ``None`` when there is none; a clear error when it is not valid JSON."""
+    """The manifest, ``None`` when there is none; a ``ValueError`` naming the path when it
+    cannot be read (a folder, no permission) or is not a JSON object."""
     path = manifest_path(dataset_dir)
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_bytes())
     except FileNotFoundError:
         return None
-    except json.JSONDecodeError as error:
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory, not a manifest file") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(manifest, dict):
         raise ValueError(f"{path}: expected a JSON object")

@@ -8,17 +8,27 @@ The download job runs them on the temporary extraction before renaming it into p
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from archopt.data.cifar import read_cifar_folder
+from archopt.data.cifar import CifarFileError, read_cifar_folder
 from archopt.data.specs import CIFAR_SPECS, MAPS_SPEC, check_dataset_name
 
 
 class StructureError(ValueError):
-    """An extracted dataset does not look like the official one; the message names the path."""
+    """An extracted dataset does not look like the official one; the message names the path.
+
+    ``source`` (e.g. ``"archive <url>"``) makes ``path`` a member of that archive: the
+    download reports members, not the temporary folder it checked them in.
+    """
+
+    def __init__(self, path: PurePath, problem: str, source: str | None = None) -> None:
+        where = f"{source}: member {path.as_posix()}" if source else str(path)
+        super().__init__(f"{where}: {problem}")
+        self.path = path
+        self.problem = problem
 
 
 _NUMBERED_JPG = re.compile(r"^\d+\.jpg$")
@@ -26,17 +36,22 @@ _NUMBERED_JPG = re.compile(r"^\d+\.jpg$")
 
 def check_cifar(container: Path, dataset: str) -> dict[str, Any]:
     """Image counts of a CIFAR folder under ``container``, reading every batch file."""
-    folder = container / CIFAR_SPECS[dataset].folder
+    spec = CIFAR_SPECS[dataset]
+    folder = container / spec.folder
     if not folder.is_dir():
-        raise StructureError(f"{folder}: folder missing")
+        raise StructureError(folder, "folder missing")
+    # Checked one by one first so that a missing file is named as such, not as an OSError.
+    for name in (*spec.train_files, *spec.test_files, spec.meta_file):
+        if not (folder / name).is_file():
+            raise StructureError(folder / name, "file missing")
     try:
         data = read_cifar_folder(folder, dataset)
-    except (OSError, ValueError) as error:
-        raise StructureError(str(error)) from None
+    except CifarFileError as error:
+        raise StructureError(error.path, error.problem) from None
+    except OSError as error:  # e.g. a file without read permission
+        raise StructureError(Path(error.filename or folder), error.strerror or str(error)) from None
     if len(data.train) == 0 or len(data.test) == 0:
-        raise StructureError(
-            f"{folder}: no images ({len(data.train)} train, {len(data.test)} test)"
-        )
+        raise StructureError(folder, f"no images ({len(data.train)} train, {len(data.test)} test)")
     return {"counts": {"train": len(data.train), "test": len(data.test)}}
 
 
@@ -45,7 +60,9 @@ def _maps_image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as image:  # reads the header only
             return image.size
     except (OSError, UnidentifiedImageError) as error:
-        raise StructureError(f"{path}: not a readable image ({error})") from None
+        # Pillow's message repeats the full path, which may be a temporary folder.
+        detail = str(error).replace(str(path), path.name)
+        raise StructureError(path, f"not a readable image ({detail})") from None
 
 
 def check_maps(container: Path) -> dict[str, Any]:
@@ -56,23 +73,22 @@ def check_maps(container: Path) -> dict[str, Any]:
     for split in MAPS_SPEC.splits:
         folder = container / MAPS_SPEC.folder / split
         if not folder.is_dir():
-            raise StructureError(f"{folder}: folder missing")
+            raise StructureError(folder, "folder missing")
         files = [p for p in folder.iterdir() if p.suffix.lower() == ".jpg"]
         if not files:
-            raise StructureError(f"{folder}: no .jpg files")
+            raise StructureError(folder, "no .jpg files")
         for path in files:
             if not _NUMBERED_JPG.match(path.name):
-                raise StructureError(f"{path}: expected a numbered name like 1.jpg")
+                raise StructureError(path, "expected a numbered name like 1.jpg")
             width, height = _maps_image_size(path)
             if width != 2 * height:
                 raise StructureError(
-                    f"{path}: {width}x{height} is not a side-by-side pair "
-                    "(width must be 2 x height)"
+                    path, f"{width}x{height} is not a side-by-side pair (width must be 2 x height)"
                 )
             sizes.add((width, height))
         counts[split] = len(files)
     if len(sizes) != 1:
-        raise StructureError(f"{container / MAPS_SPEC.folder}: mixed image sizes {sorted(sizes)}")
+        raise StructureError(container / MAPS_SPEC.folder, f"mixed image sizes {sorted(sizes)}")
     width, height = sizes.pop()
     return {"counts": counts, "image_size": [width, height]}
 
