@@ -1,7 +1,7 @@
 """Training images/s of archopt's loop vs a textbook torchvision loop, measured in one run.
 
 archopt: uint8 images held in memory, augmentation vectorized over the batch
-(``archopt.data.batches``), the model and batches in channels-last layout, the real
+(``archopt.data.batches``), the model and batches in the CPU training layout (contiguous), the real
 ``TrainingRun.train_epoch``. Reference: ``torchvision.datasets.CIFAR10``'s per-image
 pipeline (PIL image + RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor,
 Normalize) in a ``DataLoader(num_workers=2, persistent_workers=True)``, contiguous
@@ -11,6 +11,12 @@ torch threads. Each loop trains ``--rounds`` epochs, alternating; the best epoch
 is compared (other processes only slow a loop down).
 
     python benchmarks/train_throughput.py --root resources   # needs resources/cifar10
+
+``--layouts`` instead compares archopt's loop in the two memory formats (channels-last,
+archopt's CPU layout until it crashed oneDNN on AVX2 CPUs, vs the contiguous layout it
+uses on the CPU now; ``archopt.train.layout``) for ResNet20 and the channel-reduced
+ResNet20-2.67, so the cost of the rule is measured in one run. Run it with
+``DNNL_MAX_CPU_ISA=AVX2`` only on a CPU where channels-last does not crash.
 
 Any CIFAR-10 slice in the official format works (the 5,000-image demo slice too): the
 images are read once by archopt and handed to both loops, since torchvision's reader
@@ -38,6 +44,8 @@ from archopt.train.jobs import training_batches
 from archopt.train.loop import LogStream, RunSpec, TrainingRun
 
 MODEL = "resnet20"
+LAYOUT_MODELS = ("resnet20", "resnet20-2.67")
+LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 
 
 class InMemoryCIFAR10(torchvision.datasets.CIFAR10):
@@ -51,9 +59,14 @@ class InMemoryCIFAR10(torchvision.datasets.CIFAR10):
         self.targets = images.labels.tolist()
 
 
-def archopt_epoch(images: ImageSet, batch_size: int) -> Callable[[], None]:
-    spec = RunSpec(MODEL, "cifar10", 0.1, batch_size, 0, 1, 0.9, 5e-4, len(images), 0)
-    run = TrainingRun(spec, torch.device("cpu"))
+def archopt_epoch(
+    images: ImageSet,
+    batch_size: int,
+    model: str = MODEL,
+    memory_format: torch.memory_format | None = None,
+) -> Callable[[], None]:
+    spec = RunSpec(model, "cifar10", 0.1, batch_size, 0, 1, 0.9, 5e-4, len(images), 0)
+    run = TrainingRun(spec, torch.device("cpu"), memory_format)
     source = training_batches(images, batch_size, "cifar10")
     stream = LogStream(logging.getLogger("benchmark"))  # progress bars go nowhere
     steps = -(-len(images) // batch_size)
@@ -96,6 +109,36 @@ def seconds(epoch: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
+def best_images_per_second(
+    loops: dict[str, Callable[[], None]], images: int, rounds: int
+) -> dict[str, float]:
+    """Alternate the loops ``rounds`` times after one warm-up round; best epoch of each."""
+    best = {name: float("inf") for name in loops}
+    for round_ in range(rounds + 1):  # round 0 warms up (allocator, oneDNN, workers)
+        for name, epoch in loops.items():
+            elapsed = seconds(epoch)
+            print(f"round {round_} {name:28s} {images / elapsed:7.1f} img/s", flush=True)
+            if round_:
+                best[name] = min(best[name], elapsed)
+    return {name: images / elapsed for name, elapsed in best.items()}
+
+
+def compare_layouts(images: ImageSet, args: argparse.Namespace) -> None:
+    loops = {
+        f"{model} {layout}": archopt_epoch(images, args.batch_size, model, memory_format)
+        for model in args.models
+        for layout, memory_format in LAYOUTS.items()
+    }
+    rates = best_images_per_second(loops, args.images, args.rounds)
+    for model in args.models:
+        last, plain = rates[f"{model} channels_last"], rates[f"{model} contiguous"]
+        print(
+            f"{model}, batch {args.batch_size}, {args.threads} threads, best of {args.rounds}: "
+            f"channels_last {last:.1f} img/s, contiguous {plain:.1f} img/s, "
+            f"contiguous/channels_last {plain / last:.2f}x"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("resources"), help="resources root")
@@ -103,21 +146,20 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--layouts", action="store_true", help="compare memory formats")
+    parser.add_argument("--models", nargs="+", default=LAYOUT_MODELS, help="with --layouts")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     images = load_cifar("cifar10", args.root).train.select(slice(0, args.images))
+    if args.layouts:
+        compare_layouts(images, args)
+        return
     loops = {
         "archopt": archopt_epoch(images, args.batch_size),
         "reference": reference_epoch(images, args.batch_size),
     }
-    best = {name: float("inf") for name in loops}
-    for round_ in range(args.rounds + 1):  # round 0 warms up (allocator, oneDNN, workers)
-        for name, epoch in loops.items():
-            elapsed = seconds(epoch)
-            print(f"round {round_} {name:9s} {args.images / elapsed:7.1f} img/s", flush=True)
-            if round_:
-                best[name] = min(best[name], elapsed)
-    ours, theirs = (args.images / best[name] for name in ("archopt", "reference"))
+    rates = best_images_per_second(loops, args.images, args.rounds)
+    ours, theirs = rates["archopt"], rates["reference"]
     print(
         f"{MODEL}, batch {args.batch_size}, {args.threads} threads, {args.images} images/epoch, "
         f"best of {args.rounds}: archopt {ours:.1f} img/s, reference {theirs:.1f} img/s, "

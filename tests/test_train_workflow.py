@@ -24,9 +24,13 @@ pytestmark = pytest.mark.slow
 
 TARGET = "results/models/cifar10/resnet20/summary.json"
 N_TRAIN, N_TEST, VAL_SIZE = 320, 100, 64  # 256 training images
+# lr 0.01 for 6 epochs. Measured over seeds 0-2 with the AVX-512 and the AVX2 kernels
+# (the floating-point path changes the trajectory as much as the seed does): best val
+# top-1 34-92%, last epoch's train loss 0.19-0.39x the first's. 3 epochs at lr 0.05 gave
+# 25-36%, too close to any threshold. The assertions below keep wide margins.
 TRAIN = {
-    "grid": {"lr": [0.05], "batch_size": [32]},
-    "max_epochs": 3,
+    "grid": {"lr": [0.01], "batch_size": [32]},
+    "max_epochs": 6,
     "train_subset": None,
     "val_size": VAL_SIZE,
     "threads": 1,  # on a busy 2-core box, 2 threads per job run ~5x slower than 1
@@ -34,7 +38,7 @@ TRAIN = {
 RUN_DIR = Path(
     grid_run_files("cifar10", "resnet20", {**TRAIN, "seeds": [0]}, "metrics.json")[0]
 ).parent
-TRAIN_LOG = "logs/train/cifar10/resnet20/lr~0.05/bs~32/seed~0.log"
+TRAIN_LOG = "logs/train/cifar10/resnet20/lr~0.01/bs~32/seed~0.log"
 
 
 @pytest.fixture(scope="module")
@@ -76,20 +80,25 @@ def trained(tmp_path_factory, mirror) -> Path:
 def test_grid_job_and_select_best_write_checkpoint_metrics_and_summary(trained):
     summary = json.loads((trained / TARGET).read_text())
     metrics = json.loads((trained / RUN_DIR / "metrics.json").read_text())
-    assert [h["epoch"] for h in metrics["history"]] == [1, 2, 3]
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2, 3, 4, 5, 6]
     assert metrics["train_images"] == N_TRAIN - VAL_SIZE and metrics["val_images"] == VAL_SIZE
     assert metrics["threads"] == 1 and metrics["device"] in ("cpu", "cuda:0")
-    assert (summary["lr"], summary["batch_size"], summary["seed"]) == (0.05, 32, 0)
+    assert (summary["lr"], summary["batch_size"], summary["seed"]) == (0.01, 32, 0)
     assert summary["val_top1"] == metrics["val_top1"] and len(summary["grid"]) == 1
     assert summary["test_images"] == N_TEST and summary["params"] == 272762
     assert summary["test_top1_ci95"][0] <= summary["test_top1"] <= summary["test_top1_ci95"][1]
     selected = trained / "results/models/cifar10/resnet20/best.pt"
     assert summary["storage_bytes"] == selected.stat().st_size
     assert load_weights(selected, "resnet20", "cifar10")(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
-    # Class-coloured images: three epochs on 256 of them learn far above 10% chance.
-    assert summary["val_top1"] > 30
+    # Class-coloured images: six epochs on 256 of them learn far above 10% chance.
+    assert summary["val_top1"] >= 25
+    assert metrics["history"][-1]["train_loss"] < 0.5 * metrics["history"][0]["train_loss"]
     log = (trained / TRAIN_LOG).read_text()
-    assert "epoch 3/3: train loss" in log and "ETA" in log and "batch/s" in log
+    assert "epoch 6/6: train loss" in log and "ETA" in log and "batch/s" in log
+    # What a bug report about a native crash needs is in the log before any kernel runs.
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert f"network resnet20, device cpu, memory format channels_last, CPU capability " \
+        f"{capability}" in log or "device cuda" in log
     assert not resume_state_path(trained / RUN_DIR).exists()  # cleaned up once finished
 
 

@@ -26,6 +26,7 @@ from archopt.models import count_params, parse_name
 from archopt.models.costs import network_costs
 from archopt.train.checkpoint import load_weights, save_checkpoint
 from archopt.train.jobs import data_root
+from archopt.train.layout import dump_traceback_on_crash, native_context
 from archopt.workflow import job_logger
 
 GAN_DIR = "results/gan/maps/{model}"
@@ -73,6 +74,8 @@ def train_gan_job(snakemake: Any) -> None:
     with claim_device() as placement:
         logger.info("%s on %s (%s), %d threads", spec, placement.device, placement.placement,
                     torch.get_num_threads())
+        logger.info("%s", native_context(model, placement.device, torch.contiguous_format))
+        dump_traceback_on_crash(logger)
         run = train_gan(spec, pairs, state_path, placement.device, logger, settings["restart"])
     save_checkpoint(
         snakemake.output.checkpoint, model, "maps", run.pix2pix.generator.state_dict(),

@@ -16,6 +16,7 @@ from archopt.io import atomic_path, write_json_atomic
 from archopt.models import count_params, parse_name
 from archopt.study import study_networks
 from archopt.train.checkpoint import CheckpointError, load_weights, save_checkpoint
+from archopt.train.layout import dump_traceback_on_crash, training_memory_format
 from archopt.train.loop import (
     EVAL_BATCH_SIZE,
     BatchSource,
@@ -104,6 +105,7 @@ def train_job(snakemake: Any) -> None:
     with claim_device() as placement:
         where = f"{placement.device} ({placement.placement}), {torch.get_num_threads()} threads"
         logger.info("%s on %s", spec, where)
+        dump_traceback_on_crash(logger)
         try:
             run = train_run(
                 spec,
@@ -149,7 +151,7 @@ def select_best_job(snakemake: Any) -> None:
     test_set = load_cifar(dataset, root=data_root(snakemake.input.data)).test
     with claim_device() as placement:
         device = torch.device(placement.device)
-        network.to(device, memory_format=torch.channels_last)
+        network.to(device, memory_format=training_memory_format(network, device))
         test = evaluate(network, evaluation_batches(test_set, dataset)(None), device)
     summary = build_summary(
         runs, chosen, test, count_params(network), os.path.getsize(snakemake.output.checkpoint)

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from archopt.models import get_model
 from archopt.progress import LogStream, format_duration
 from archopt.train.checkpoint import CheckpointError, read_torch_dict, save_torch_atomic
+from archopt.train.layout import native_context, training_memory_format
 from archopt.train.metrics import Tally, evaluate, to_device
 from archopt.train.schedule import PlateauSchedule, Step
 
@@ -74,14 +75,19 @@ class Best:
 class TrainingRun:
     """The mutable state of one run, and one epoch of training on it."""
 
-    def __init__(self, spec: RunSpec, device: torch.device) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        device: torch.device,
+        memory_format: torch.memory_format | None = None,
+    ) -> None:
         self.spec = spec
         self.device = device
         torch.manual_seed(spec.seed)  # weight initialization
-        self.model: nn.Module = get_model(spec.model, spec.dataset).to(
-            device,
-            memory_format=torch.channels_last,  # measured faster on CPU for every net
-        )
+        model = get_model(spec.model, spec.dataset)
+        # None: archopt's rule (archopt.train.layout); benchmarks pass one to compare.
+        self.memory_format = memory_format or training_memory_format(model, device)
+        self.model: nn.Module = model.to(device, memory_format=self.memory_format)
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),
             lr=spec.lr,
@@ -146,7 +152,7 @@ class TrainingRun:
             ascii=True,
         )
         for images, labels in progress:
-            images, labels = to_device(images, labels, self.device)
+            images, labels = to_device(images, labels, self.device, self.memory_format)
             logits = self.model(images)
             loss = F.cross_entropy(logits, labels)
             self.optimizer.zero_grad(set_to_none=True)
@@ -244,6 +250,7 @@ def train_run(
     """
     state_path = Path(state_path)
     run = TrainingRun(spec, device)
+    logger.info("%s", native_context(spec.model, device, run.memory_format))
     if state_path.exists() and not restart:
         run.load_state_dict(load_resume_state(state_path, spec))
         logger.info("resuming from %s after epoch %d", state_path, run.epoch)
@@ -254,7 +261,7 @@ def train_run(
     while not run.finished:
         start = time.perf_counter()
         train = run.train_epoch(train_batches, steps, stream)
-        val = evaluate(run.model, val_batches(None), device)
+        val = evaluate(run.model, val_batches(None), device, run.memory_format)
         run.record_epoch(train, val, time.perf_counter() - start)
         save_torch_atomic(state_path, run.state_dict())
         logger.info(epoch_line(run))

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from archopt.train.layout import training_memory_format
+
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 
 
@@ -73,15 +75,20 @@ class Tally:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+    memory_format: torch.memory_format | None = None,
 ) -> Tally:
-    """Loss and top-1/top-5 hits of ``model`` in eval mode over ``batches``."""
+    """Loss and top-1/top-5 hits of ``model`` in eval mode over ``batches``, which are
+    laid out in ``memory_format`` (default: ``model``'s training layout on ``device``)."""
+    memory_format = memory_format or training_memory_format(model, device)
     was_training = model.training
     model.eval()
     tally = Tally()
     try:
         for images, labels in batches:
-            images, labels = to_device(images, labels, device)
+            images, labels = to_device(images, labels, device, memory_format)
             logits = model(images)
             tally.add(logits, labels, F.cross_entropy(logits, labels))
     finally:
@@ -92,8 +99,11 @@ def evaluate(
 
 
 def to_device(
-    images: torch.Tensor, labels: torch.Tensor, device: torch.device
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    device: torch.device,
+    memory_format: torch.memory_format,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Move a batch; images go channels-last, the layout the models are trained in."""
-    images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    """Move a batch; images take the layout the model is in."""
+    images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
     return images, labels.to(device, non_blocking=True)
