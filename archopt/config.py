@@ -9,6 +9,7 @@ line's values are applied again on top.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from archopt.runtimes import check_runtime_names
 
 PRESETS = ("paper", "quick")
 
@@ -109,12 +112,43 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> None:
         raise ConfigError(f"invalid configuration ({schema_path}):\n{lines}")
 
 
+def _non_finite(value: Any, where: str) -> list[str]:
+    if isinstance(value, Mapping):
+        return [bad for k, v in value.items() for bad in _non_finite(v, f"{where}.{k}" if where else k)]
+    if isinstance(value, list):
+        return [bad for i, v in enumerate(value) for bad in _non_finite(v, f"{where}.{i}")]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"config key '{where}': {value} is not a finite number"]
+    return []
+
+
+def check_finite(config: Mapping[str, Any]) -> None:
+    """JSON Schema's bounds let NaN and infinity through (``nan > 0`` is merely false);
+    a NaN learning rate would only surface as a missing ``lr~nan`` file."""
+    problems = _non_finite(config, "")
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def check_registered_names(config: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` for a name the registries lack (``bench.runtimes``).
+
+    Not in the schema: plugins add names, so the check runs after they are imported.
+    """
+    try:
+        check_runtime_names(config["bench"]["runtimes"])
+    except ValueError as error:
+        raise ConfigError(f"invalid configuration:\n  - {error}") from None
+
+
 def load_config_mapping(
     base: Mapping[str, Any], overrides: Mapping[str, Any], schema_path: str | Path
 ) -> dict[str, Any]:
     """config.yaml's content < preset < ``overrides``, coerced and validated."""
     config = coerce_command_line_values(resolve_config(base, overrides), schema_path)
     validate_config(config, schema_path)
+    check_finite(config)
+    check_registered_names(config)
     return config
 
 

@@ -6,6 +6,7 @@ Keeping this glue in the package keeps the scripts one line long and lets tests 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from archopt.catalog import catalog_rows, rows_to_csv
@@ -25,6 +26,32 @@ def job_logger(snakemake: Any, name: str) -> logging.Logger:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     return logger
+
+
+ATTEMPT_MARKER = "=== attempt"
+
+
+def carry_attempt_logs(logger: logging.Logger, resume_dir: Path) -> logging.Handler:
+    """Keep the log lines of killed attempts of a resumable job.
+
+    Snakemake empties a job's ``log:`` file before every attempt, so the lines of a killed
+    attempt would be lost on resume. A copy of the log in the job's resume folder (which
+    Snakemake leaves alone) is written back at the top of the new log, and every attempt
+    starts with an ``=== attempt N`` line. Returns the copy's handler: remove it (and the
+    folder) when the job is done.
+    """
+    copy = resume_dir / "attempts.log"
+    earlier = copy.read_text() if copy.is_file() else ""
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.stream.write(earlier)
+    resume_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(copy)
+    handler.setFormatter(logger.handlers[0].formatter)
+    logger.addHandler(handler)
+    attempt = earlier.count(ATTEMPT_MARKER) + 1
+    logger.info("%s %d%s", ATTEMPT_MARKER, attempt, " (resumed)" if attempt > 1 else "")
+    return handler
 
 
 def catalog_job(snakemake: Any) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
 from archopt.config import ConfigError, load_config, resolve_config, validate_config
-
-from conftest import REPO
+from archopt.data.sizes import check_training_sizes
+from conftest import REPO, run_snakemake
 
 CONFIG = REPO / "config.yaml"
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -68,3 +70,43 @@ def test_nested_command_line_strings_become_the_schema_types():
     assert config["bench"]["images"] == 24 and config["gan"]["train_subset"] is None
     with pytest.raises(ConfigError, match=r"config key 'train\.max_epochs'"):
         load_config(CONFIG, SCHEMA, {"train": {"max_epochs": "seven"}})
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf"])  # the schema's minimum catches -.inf
+def test_non_finite_numbers_are_named(tmp_path, value):
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"train: {{grid: {{lr: [0.1, {value}], batch_size: [128]}}}}\n")
+    with pytest.raises(ConfigError, match=r"'train\.grid\.lr\.1': (nan|inf) is not a finite"):
+        load_config(CONFIG, SCHEMA, yaml.safe_load(path.read_text()))
+
+
+def write_manifest_counts(root, dataset: str, train: int) -> None:
+    (root / dataset).mkdir(parents=True)
+    (root / dataset / "manifest.json").write_text(json.dumps({"counts": {"train": train}}))
+
+
+def test_impossible_training_sizes_are_named_against_the_official_size(tmp_path):
+    config = load_config(CONFIG, SCHEMA, {"train": {"val_size": 50_000}})
+    with pytest.raises(ConfigError, match=r"'train.val_size': 50000 leaves no training image "
+                                          r"of cifar10 \(50000 .* the official CIFAR-10\)"):
+        check_training_sizes(config, tmp_path)
+    config = load_config(CONFIG, SCHEMA, {"train": {"train_subset": 45_001}})
+    with pytest.raises(ConfigError, match=r"'train.train_subset': 45001 is more than the 45000"):
+        check_training_sizes(config, tmp_path)
+    check_training_sizes(load_config(CONFIG, SCHEMA, {"train": {"train_subset": 45_000}}), tmp_path)
+
+
+def test_training_sizes_are_checked_against_the_downloaded_slice(tmp_path):
+    write_manifest_counts(tmp_path, "cifar10", 5000)
+    config = load_config(CONFIG, SCHEMA, {"preset": "quick", "train": {"val_size": 4000}})
+    with pytest.raises(ConfigError, match=r"'train.train_subset': 2000 is more than the 1000 "
+                                          r"training images cifar10 has .*manifest.json"):
+        check_training_sizes(config, tmp_path)
+    check_training_sizes(load_config(CONFIG, SCHEMA, {"preset": "quick"}), tmp_path)
+
+
+def test_a_nan_learning_rate_stops_the_dry_run_naming_the_key(workflow_copy):
+    (workflow_copy / "bad.yaml").write_text("train: {grid: {lr: [.nan], batch_size: [128]}}\n")
+    result = run_snakemake(workflow_copy, "-n", "all", "--configfile", "bad.yaml")
+    assert result.returncode != 0
+    assert "'train.grid.lr.0': nan is not a finite number" in result.stdout + result.stderr

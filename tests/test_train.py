@@ -281,3 +281,27 @@ def test_resource_estimates_grow_with_the_network_and_the_batch():
     assert cpu > small > train_runtime_minutes("resnet20", "cifar10", 50_000, 200, 4, cuda=True)
     paper = {"val_size": 5000, "train_subset": None, "max_epochs": 200}
     assert job_runtime_minutes(paper, "resnet20", "cifar10", 4, cuda=False) == small
+
+
+# --- broken files are named, whatever the failure ----------------------------------------
+
+
+@pytest.mark.parametrize("what", ["checkpoint", "resume state"])
+def test_an_empty_file_is_named_as_corrupt(tmp_path, what):
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=rf"{path} is corrupt.*\(EOFError"):
+        if what == "checkpoint":
+            load_weights(path)
+        else:
+            train(spec(max_epochs=1), path)
+
+
+def test_a_resume_state_whose_weights_do_not_fit_names_the_file(tmp_path, uninterrupted):
+    _, whole = uninterrupted
+    state = torch.load(whole, weights_only=True)
+    state["model"] = get_model("resnet56").state_dict()  # same spec, other weights
+    path = tmp_path / "state.pt"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=rf"resume state {path} does not fit.*restart"):
+        train(spec(), path)

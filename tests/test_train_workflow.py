@@ -133,10 +133,12 @@ def test_sigkill_then_rerun_incomplete_resumes_to_identical_metrics(trained, mir
     # A SIGKILLed snakemake leaves its lock; a user runs `snakemake --unlock` first.
     run(workdir, "--rerun-incomplete", "--nolock", metrics)
 
-    assert (
-        f"resuming from {RUN_DIR / 'resume/state.pt'} after epoch {saved_epochs}"
-        in (workdir / TRAIN_LOG).read_text()
-    )
+    log = (workdir / TRAIN_LOG).read_text()
+    assert f"resuming from {RUN_DIR / 'resume/state.pt'} after epoch {saved_epochs}" in log
+    # The killed attempt's epoch lines stay in the log, above the resumed attempt's.
+    first, resumed_part = log.split("=== attempt 2 (resumed)")
+    assert "=== attempt 1" in first and f"epoch {saved_epochs}/{TRAIN['max_epochs']}:" in first
+    assert f"epoch {TRAIN['max_epochs']}/{TRAIN['max_epochs']}:" in resumed_part
     resumed = json.loads((workdir / metrics).read_text())
     whole = json.loads((trained / metrics).read_text())
     assert without_timings(resumed) == without_timings(whole)
@@ -164,3 +166,16 @@ def test_corrupt_resume_state_fails_naming_it_until_restart_is_asked(trained, mi
     run(workdir, metrics, configfiles=("test.yaml", "restart.yaml"))
     assert json.loads((workdir / metrics).read_text())["epochs"] == 1
     assert not state.exists()
+
+
+def test_a_broken_grid_checkpoint_is_named_with_the_command_that_retrains_it(
+    trained, mirror, tmp_path
+):
+    workdir = new_workflow(tmp_path / "wf", mirror, downloaded_in=trained)
+    shutil.copytree(trained / "results/train", workdir / "results/train")
+    grid_checkpoint = RUN_DIR / "best.pt"
+    (workdir / grid_checkpoint).write_bytes(b"")  # e.g. a full disk when it was copied here
+    result = run_snakemake(workdir, TARGET, "--configfile", "test.yaml")
+    assert result.returncode != 0
+    assert f"checkpoint {grid_checkpoint} is corrupt" in result.stderr
+    assert f"--forcerun train {RUN_DIR / 'metrics.json'}" in result.stderr

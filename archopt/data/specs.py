@@ -23,6 +23,7 @@ class CifarSpec:
     std: tuple[float, float, float]
     coarse_label_key: str | None = None
     coarse_names_key: str | None = None
+    train_images: int = 50_000  # in the official archive
 
 
 @dataclass(frozen=True)

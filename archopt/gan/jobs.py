@@ -27,7 +27,7 @@ from archopt.models.costs import network_costs
 from archopt.train.checkpoint import load_weights, save_checkpoint
 from archopt.train.jobs import data_root
 from archopt.train.layout import dump_traceback_on_crash, native_context
-from archopt.workflow import job_logger
+from archopt.workflow import carry_attempt_logs, job_logger
 
 GAN_DIR = "results/gan/maps/{model}"
 
@@ -71,6 +71,7 @@ def train_gan_job(snakemake: Any) -> None:
         settings["load_size"], settings["crop_size"],
     )
     state_path = gan_resume_path(Path(snakemake.output.checkpoint).parent)
+    attempts = carry_attempt_logs(logger, state_path.parent)
     with claim_device() as placement:
         logger.info("%s on %s (%s), %d threads", spec, placement.device, placement.placement,
                     torch.get_num_threads())
@@ -86,6 +87,8 @@ def train_gan_job(snakemake: Any) -> None:
         {"model": model, "spec": spec.__dict__, "device": placement.as_dict(),
          "train_seconds": sum(h["seconds"] for h in run.history), "history": run.history},
     )
+    logger.removeHandler(attempts)
+    attempts.close()
     shutil.rmtree(state_path.parent, ignore_errors=True)
 
 

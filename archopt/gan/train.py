@@ -22,7 +22,12 @@ from tqdm import tqdm
 from archopt.data.maps import MapsPairs
 from archopt.gan.pix2pix import Pix2Pix, lr_factor
 from archopt.progress import LogStream, format_duration
-from archopt.train.checkpoint import CheckpointError, read_torch_dict, save_torch_atomic
+from archopt.train.checkpoint import (
+    CheckpointError,
+    apply_state,
+    read_torch_dict,
+    save_torch_atomic,
+)
 
 STATE_KEYS = ("spec", "pix2pix", "rng", "history")
 PROGRESS_INTERVAL_S = 30.0
@@ -100,8 +105,11 @@ class GanRun:
         return {"epoch": self.epoch + 1, "lr": 2e-4 * factor, **means}
 
 
+GAN_ADVICE = "delete it (or set gan.restart: true) to start this run afresh"
+
+
 def load_gan_state(path: Path, spec: GanSpec) -> dict[str, Any]:
-    advice = "delete it (or set gan.restart: true) to start this run afresh"
+    advice = GAN_ADVICE
     try:
         state = read_torch_dict(path, "GAN resume state", STATE_KEYS)
     except CheckpointError as error:
@@ -126,7 +134,8 @@ def train_gan(
     state_path = Path(state_path)
     run = GanRun(spec, pairs, device)
     if state_path.exists() and not restart:
-        run.load_state_dict(load_gan_state(state_path, spec))
+        state = load_gan_state(state_path, spec)
+        apply_state(run.load_state_dict, state, state_path, "GAN resume state", GAN_ADVICE)
         logger.info("resuming from %s after epoch %d", state_path, run.epoch)
     stream = LogStream(logger)
     while run.epoch < spec.total_epochs:

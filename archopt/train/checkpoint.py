@@ -13,6 +13,7 @@ containers are unpickled.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,13 @@ def save_torch_atomic(path: str | os.PathLike, payload: dict[str, Any]) -> None:
         torch.save(payload, tmp)
 
 
+def first_line(error: BaseException) -> str:
+    """A one-line reason: torch's messages run to paragraphs, and some (``EOFError()``
+    from an empty file) have no text at all."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else f"{type(error).__name__}, e.g. an empty file"
+
+
 def read_torch_dict(path: str | os.PathLike, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
     """``torch.load`` a dict holding ``keys``; every failure is a :class:`CheckpointError`."""
     path = Path(path)
@@ -42,14 +50,30 @@ def read_torch_dict(path: str | os.PathLike, what: str, keys: tuple[str, ...]) -
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated zip, not a torch file, forbidden pickle...
-        reason = str(error).strip().splitlines()[0][:200]  # torch's messages run to paragraphs
         raise CheckpointError(
-            f"{what} {path} is corrupt or not a PyTorch file ({reason})"
+            f"{what} {path} is corrupt or not a PyTorch file ({first_line(error)})"
         ) from None
     if not isinstance(payload, dict) or not set(keys) <= set(payload):
         found = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{what} {path} lacks the keys {list(keys)} (found {found})")
     return payload
+
+
+def apply_state(
+    apply: Callable[[dict[str, Any]], None],
+    state: dict[str, Any],
+    path: Path,
+    what: str,
+    advice: str,
+) -> None:
+    """``apply(state)``, where weights that do not fit the network (a state written by
+    another archopt version, say) become a CheckpointError naming the file."""
+    try:
+        apply(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as error:
+        raise CheckpointError(
+            f"{what} {path} does not fit this run ({first_line(error)}); {advice}"
+        ) from None
 
 
 def save_checkpoint(
@@ -96,5 +120,7 @@ def load_weights(
         network = get_model(checkpoint["model"], checkpoint["dataset"])
         network.load_state_dict(checkpoint["state_dict"])
     except (ValueError, RuntimeError) as error:
-        raise CheckpointError(f"checkpoint {path} does not fit {held[0]!r}: {error}") from None
+        raise CheckpointError(
+            f"checkpoint {path} does not fit {held[0]!r}: {first_line(error)}"
+        ) from None
     return network.eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ from archopt.train.loop import (
 )
 from archopt.train.metrics import evaluate
 from archopt.train.select import build_summary, read_metrics, select_run
-from archopt.workflow import job_logger
+from archopt.workflow import carry_attempt_logs, job_logger
 
 RUN_DIR = "results/train/{dataset}/{model}/lr~{lr}/bs~{bs}/seed~{seed}"
 
@@ -102,6 +103,7 @@ def train_job(snakemake: Any) -> None:
         val_images=len(val_set),
     )
     state_path = resume_state_path(Path(snakemake.output.metrics).parent)
+    attempts = carry_attempt_logs(logger, state_path.parent)
     with claim_device() as placement:
         where = f"{placement.device} ({placement.placement}), {torch.get_num_threads()} threads"
         logger.info("%s on %s", spec, where)
@@ -128,6 +130,8 @@ def train_job(snakemake: Any) -> None:
     )
     # The run is complete: a forced rerun must start afresh. The whole folder goes, with
     # any temporary file a kill during a save left behind.
+    logger.removeHandler(attempts)
+    attempts.close()
     shutil.rmtree(state_path.parent)
     logger.info("best epoch %d: val top-1 %.2f%%", best.epoch, best.val_top1)
 
@@ -135,6 +139,23 @@ def train_job(snakemake: Any) -> None:
 def copy_atomic(source: str | os.PathLike, dest: str | os.PathLike) -> None:
     with atomic_path(dest) as tmp:
         shutil.copyfile(source, tmp)
+
+
+def load_grid_weights(
+    checkpoint: str, model: str, dataset: str, logger: logging.Logger
+) -> torch.nn.Module:
+    """The selected grid run's network; a broken file is named with the command that
+    retrains it (the copy under results/models/ is Snakemake's to delete, not the cause)."""
+    try:
+        return load_weights(checkpoint, model, dataset)
+    except CheckpointError as error:
+        metrics = Path(checkpoint).with_name("metrics.json")
+        message = (
+            f"{error}; retrain that grid run with `snakemake --cores 1 --forcerun train "
+            f"{metrics}` (or delete {checkpoint} and {metrics})"
+        )
+        logger.error("%s", message)
+        raise CheckpointError(message) from None
 
 
 def select_best_job(snakemake: Any) -> None:
@@ -146,8 +167,8 @@ def select_best_job(snakemake: Any) -> None:
     logger.info(
         "selected %s (val top-1 %.2f%%)", snakemake.input.metrics[chosen], runs[chosen]["val_top1"]
     )
+    network = load_grid_weights(snakemake.input.checkpoints[chosen], model, dataset, logger)
     copy_atomic(snakemake.input.checkpoints[chosen], snakemake.output.checkpoint)
-    network = load_weights(snakemake.output.checkpoint, model, dataset)
     test_set = load_cifar(dataset, root=data_root(snakemake.input.data)).test
     with claim_device() as placement:
         device = torch.device(placement.device)

@@ -24,7 +24,12 @@ from tqdm import tqdm
 
 from archopt.models import get_model
 from archopt.progress import LogStream, format_duration
-from archopt.train.checkpoint import CheckpointError, read_torch_dict, save_torch_atomic
+from archopt.train.checkpoint import (
+    CheckpointError,
+    apply_state,
+    read_torch_dict,
+    save_torch_atomic,
+)
 from archopt.train.layout import native_context, training_memory_format
 from archopt.train.metrics import Tally, evaluate, to_device
 from archopt.train.schedule import PlateauSchedule, Step
@@ -192,11 +197,13 @@ class TrainingRun:
         return None
 
 
+def restart_advice(path: Path) -> str:
+    return f"delete {path}, or set train.restart: true in a --configfile, to start this run afresh"
+
+
 def load_resume_state(path: Path, spec: RunSpec) -> dict[str, Any]:
     """Read and check a resume state; errors name the file and how to start afresh."""
-    advice = (
-        f"delete {path}, or set train.restart: true in a --configfile, to start this run afresh"
-    )
+    advice = restart_advice(path)
     try:
         state = read_torch_dict(path, "resume state", STATE_KEYS)
     except CheckpointError as error:
@@ -252,7 +259,9 @@ def train_run(
     run = TrainingRun(spec, device)
     logger.info("%s", native_context(spec.model, device, run.memory_format))
     if state_path.exists() and not restart:
-        run.load_state_dict(load_resume_state(state_path, spec))
+        state = load_resume_state(state_path, spec)
+        advice = restart_advice(state_path)
+        apply_state(run.load_state_dict, state, state_path, "resume state", advice)
         logger.info("resuming from %s after epoch %d", state_path, run.epoch)
     elif state_path.exists():
         logger.info("train.restart is set: ignoring %s, starting from epoch 1", state_path)

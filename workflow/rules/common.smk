@@ -2,6 +2,7 @@
 import yaml
 
 from archopt.config import load_config_mapping
+from archopt.data.sizes import check_training_sizes
 from archopt.study import study_networks
 
 
@@ -16,6 +17,7 @@ def _resolved_config():
 
 
 _final_config = _resolved_config()
+check_training_sizes(_final_config)
 config.clear()
 config.update(_final_config)
 

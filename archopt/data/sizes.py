@@ -1,0 +1,46 @@
+"""Parse-time checks of the training-set sizes the config asks for.
+
+``train.val_size`` and ``train.train_subset`` are checked against the downloaded data
+when its manifest is there (a mirror may serve a slice) and against the official size
+otherwise, so an impossible split stops the dry run instead of failing inside a job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from archopt.config import ConfigError
+from archopt.data.manifest import read_manifest
+from archopt.data.specs import CIFAR_SPECS
+
+
+def training_images(dataset: str, resources: Path) -> tuple[int, str]:
+    """Images in the training split and where that number comes from."""
+    try:
+        manifest = read_manifest(resources / dataset)
+    except ValueError:
+        manifest = None  # `archopt datasets` reports it; the download job replaces it
+    count = (manifest or {}).get("counts", {}).get("train")
+    if isinstance(count, int):
+        return count, f"{resources / dataset / 'manifest.json'}"
+    return CIFAR_SPECS[dataset].train_images, f"the official {CIFAR_SPECS[dataset].title}"
+
+
+def check_training_sizes(config: Mapping[str, Any], resources: str | Path = "resources") -> None:
+    train = config["train"]
+    val_size, subset = train["val_size"], train["train_subset"]
+    for dataset in config["studies"]:
+        images, source = training_images(dataset, Path(resources))
+        if val_size >= images:
+            raise ConfigError(
+                f"config key 'train.val_size': {val_size} leaves no training image of "
+                f"{dataset} ({images} training images in {source})"
+            )
+        if subset is not None and subset > images - val_size:
+            raise ConfigError(
+                f"config key 'train.train_subset': {subset} is more than the "
+                f"{images - val_size} training images {dataset} has after the validation "
+                f"split of {val_size} ({images} in {source})"
+            )
