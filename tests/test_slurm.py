@@ -77,3 +77,19 @@ def test_quick_dag_through_the_slurm_profile(workflow_copy, tmp_path):
     bench = json.loads((workflow_copy / "results/bench/cifar10/resnet20/cpu.json").read_text())
     assert bench["eager"]["n"] == 20 and bench["onnxruntime"]["n"] == 20
     assert (workflow_copy / "results/report/index.html").stat().st_size > 10_000
+
+
+def test_a_job_no_node_can_start_stops_the_run_before_submitting(workflow_copy):
+    # The CI node has 2 CPUs: with the profile's `cores: 4` a group job would sit in
+    # PENDING (PartitionConfig) and Snakemake would wait for it forever.
+    result = subprocess.run(
+        ["timeout", "-s", "INT", "-k", "30", "300", snakemake_bin(), "all",
+         "--workflow-profile", "workflow/profiles/slurm", "--cores", "4",
+         "--config", "preset=quick"],
+        cwd=workflow_copy, capture_output=True, text=True,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "a group job (e.g. `short`) would ask for 4 CPUs, but the largest node" in log
+    assert "lower `cores` in workflow/profiles/slurm/config.yaml" in log
+    assert not (workflow_copy / ".snakemake/slurm_logs").exists()  # nothing was submitted

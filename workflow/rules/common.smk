@@ -1,6 +1,7 @@
 # Config resolution and validation, wildcard constraints, helpers shared by all rules.
 import yaml
 
+from archopt.cluster import check_slurm_requests
 from archopt.config import load_config_mapping
 from archopt.data.sizes import check_training_sizes
 from archopt.study import study_networks
@@ -20,6 +21,12 @@ _final_config = _resolved_config()
 check_training_sizes(_final_config)
 config.clear()
 config.update(_final_config)
+
+
+# With the SLURM executor, stop before submitting a job no node could ever start (it
+# would stay PENDING and Snakemake would wait for it forever).
+onstart:
+    check_slurm_requests(workflow)
 
 
 wildcard_constraints:
