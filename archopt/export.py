@@ -1,4 +1,4 @@
-"""ONNX export and ONNX Runtime sessions (CPU execution provider by default)."""
+"""ONNX export and the metadata it carries (sessions live with their runtime: archopt.runtimes)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -65,21 +64,3 @@ def onnx_metadata(model_bytes: bytes) -> dict[str, str]:
     import onnx
 
     return {prop.key: prop.value for prop in onnx.load_from_string(model_bytes).metadata_props}
-
-
-def ort_session(model_bytes_or_path: bytes | str | os.PathLike, threads: int = 1, cuda: bool = False):
-    """An ONNX Runtime session with ``threads`` intra-op threads."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    providers = ["CPUExecutionProvider"]
-    if cuda:
-        providers.insert(0, "CUDAExecutionProvider")
-    source = model_bytes_or_path if isinstance(model_bytes_or_path, bytes) else str(model_bytes_or_path)
-    return ort.InferenceSession(source, sess_options=options, providers=providers)
-
-
-def ort_run(session, x: np.ndarray) -> np.ndarray:
-    return session.run(None, {session.get_inputs()[0].name: x})[0]

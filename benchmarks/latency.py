@@ -21,9 +21,12 @@ import argparse
 import numpy as np
 import torch
 
-from archopt.bench.benchmark import ort_runner_factory, pick_shift_impl
-from archopt.bench.timing import eager_runner, median_ms_interleaved
+from archopt.bench.benchmark import pick_shift_impl
+from archopt.bench.timing import median_ms_interleaved
+from archopt.export import onnx_bytes
 from archopt.models import get_model
+from archopt.runtimes.eager import eager_runner
+from archopt.runtimes.onnxruntime import ort_runner, ort_session
 
 NETWORKS = ("resnet20", "resnet20-dsc", "resnet20-shift", "resnet20-shuffle")
 TARGETS = (  # (label, numerator, denominator, comparison, bound)
@@ -31,6 +34,11 @@ TARGETS = (  # (label, numerator, denominator, comparison, bound)
     ("shift / base, onnxruntime", ("resnet20-shift", "ort"), ("resnet20", "ort"), "<=", 0.3),
     ("eager / onnxruntime, resnet20", ("resnet20", "eager"), ("resnet20", "ort"), ">=", 2.5),
 )
+
+
+def ort_runner_factory(example: torch.Tensor, threads: int):
+    """Export a model traced on ``example`` and wrap it in an ONNX Runtime runner."""
+    return lambda model: ort_runner(ort_session(onnx_bytes(model, example), threads))
 
 
 def build_runners(threads: int, images: np.ndarray) -> tuple[dict, dict]:

@@ -18,10 +18,12 @@ from collections import Counter
 import numpy as np
 import torch
 
-from archopt.bench.timing import eager_runner, median_ms_interleaved, ort_runner
-from archopt.export import onnx_bytes, ort_session
+from archopt.bench.timing import median_ms_interleaved
+from archopt.export import onnx_bytes
 from archopt.models import get_model
 from archopt.models.layers import SHIFT_IMPLEMENTATIONS, ChannelShift
+from archopt.runtimes.eager import eager_runner
+from archopt.runtimes.onnxruntime import ort_runner, ort_session
 
 NETWORKS = ("resnet20-shift", "squeezenet-shift")
 RUNTIMES = ("eager", "ort")

@@ -14,12 +14,12 @@ import sys
 import numpy as np
 import torch
 
-from archopt.bench.timing import eager_runner
 from archopt.data.specs import cifar_spec
 from archopt.gan.pix2pix import Pix2Pix
 from archopt.models import parse_name
 from archopt.models.layers import SHIFT_IMPLEMENTATIONS, set_shift_impl, uses_shift
 from archopt.progress import LogStream
+from archopt.runtimes.eager import eager_runner
 from archopt.train.loop import RunSpec, TrainingRun
 
 BATCH = 2  # the AVX2 oneDNN crash shows at batch 2 already; small keeps 100 networks fast

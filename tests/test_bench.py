@@ -13,11 +13,13 @@ from archopt.bench import BenchSettings, benchmark, deployable_onnx, latency_sta
 from archopt.bench.benchmark import SHIFT_IMPL_KEY, pick_shift_impl, reference_logits
 from archopt.bench.env import environment
 from archopt.bench.jobs import bench_targets, benchmark_images
-from archopt.bench.timing import eager_runner, median_ms_interleaved, ort_runner, time_images
+from archopt.bench.timing import median_ms_interleaved, time_images
 from archopt.data import load_cifar, normalize
-from archopt.export import onnx_bytes, onnx_metadata, ort_session
+from archopt.export import onnx_bytes, onnx_metadata
 from archopt.models import get_model
 from archopt.models.layers import SHIFT_IMPLEMENTATIONS, ChannelShift, set_shift_impl
+from archopt.runtimes.eager import eager_runner
+from archopt.runtimes.onnxruntime import ort_runner, ort_session
 from fake_data import write_cifar_tree
 
 RUNTIME_KEYS = {

@@ -14,9 +14,10 @@ import pytest
 import torch
 import yaml
 
-from archopt.export import onnx_bytes, ort_run, ort_session
+from archopt.export import onnx_bytes
 from archopt.gan.pix2pix import Pix2Pix, init_weights, lr_factor
 from archopt.models import get_model
+from archopt.runtimes.onnxruntime import ort_run, ort_session
 
 from conftest import run_snakemake, snakemake_bin
 from fake_data import make_maps_archive

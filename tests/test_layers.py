@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archopt.export import onnx_bytes, ort_run, ort_session
+from archopt.export import onnx_bytes
 from archopt.models.layers import (
     SHIFT_IMPLEMENTATIONS,
     ChannelShift,
@@ -18,6 +18,7 @@ from archopt.models.layers import (
     channel_shuffle,
     shift_directions,
 )
+from archopt.runtimes.onnxruntime import ort_run, ort_session
 
 
 def shift_reference(x: torch.Tensor, groups) -> torch.Tensor:

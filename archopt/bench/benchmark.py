@@ -1,24 +1,27 @@
-"""One network's single-image benchmark in eager PyTorch and ONNX Runtime.
+"""One network's single-image benchmark in every configured runtime (``archopt.runtimes``).
 
 Every runtime is timed on the same images and checked against eager PyTorch: the
 reference logits come from the CPU model in batches with the default shift
 implementation, each runtime's own logits must match them within ``atol``, and its
 top-1/top-5 are computed from its own logits. Shift networks run with the shift
-implementation that was fastest for that runtime (eager: picked here on the benchmark
-device; ONNX Runtime on CPU: picked when ``model.onnx`` was exported and recorded in its
-metadata; ONNX Runtime on CUDA: picked here among in-memory exports).
+implementation that was fastest for that runtime on that device, picked here among ONNX
+exports of each implementation; the exception is the runtime ``model.onnx`` is deployed
+to (``Runtime.deploys_onnx``) on the CPU, which times ``model.onnx`` itself, whose
+metadata records the choice made when it was exported.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime
 import torch
 from torch import nn
 
@@ -26,19 +29,23 @@ from archopt.bench.env import environment
 from archopt.bench.stats import latency_stats, topk_accuracy
 from archopt.bench.timing import (
     Progress,
-    Runner,
-    eager_runner,
     fastest,
     median_ms_interleaved,
-    ort_runner,
     progress_logger,
     time_images,
 )
-from archopt.export import onnx_bytes, onnx_metadata, ort_session, with_metadata
-from archopt.models.layers import SHIFT_IMPLEMENTATIONS, set_shift_impl, uses_shift
+from archopt.export import onnx_bytes, onnx_metadata, with_metadata
+from archopt.models.layers import SHIFT_IMPLEMENTATIONS, ChannelShift, set_shift_impl, uses_shift
 from archopt.models.layers.shift import DEFAULT_SHIFT_IMPL
+from archopt.runtimes import (
+    Runner,
+    Runtime,
+    check_runtime_names,
+    deployed_runtime,
+    get_runtime,
+    list_runtimes,
+)
 
-RUNTIMES = ("eager", "onnxruntime")
 DEVICES = ("cpu", "cuda")
 SHIFT_IMPL_KEY = "archopt.shift_impl"
 SHIFT_TIMINGS_KEY = "archopt.shift_impl_ms"
@@ -54,15 +61,12 @@ class BenchSettings:
 
     threads: int = 1
     warmup: int = 10
-    runtimes: tuple[str, ...] = RUNTIMES
+    # Every registered runtime unless the config names some.
+    runtimes: tuple[str, ...] = field(default_factory=lambda: tuple(list_runtimes()))
     atol: float = 1e-3
 
     def __post_init__(self) -> None:
-        unknown = set(self.runtimes) - set(RUNTIMES)
-        if unknown:
-            raise ValueError(
-                f"config key 'bench.runtimes': unknown {sorted(unknown)}; expected {RUNTIMES}"
-            )
+        check_runtime_names(self.runtimes)
 
 
 def reference_logits(model: nn.Module, images: np.ndarray) -> np.ndarray:
@@ -94,29 +98,71 @@ def pick_shift_impl(
     return chosen, timings
 
 
-def ort_runner_factory(
-    example: torch.Tensor, threads: int, cuda: bool = False
+def shift_impl_of(model: nn.Module) -> str | None:
+    """The shift implementation ``model`` runs, None when it has no shift."""
+    return next((m.impl for m in model.modules() if isinstance(m, ChannelShift)), None)
+
+
+class OnnxExports:
+    """ONNX files of one network in ``folder``, one per shift implementation.
+
+    Each is exported on first use and shared by every runtime that reads it. The deployed
+    file, when given, stands for the implementation its metadata records (for a network
+    without a shift: for the network), so runtimes timing that implementation time it.
+    """
+
+    def __init__(self, example: np.ndarray, folder: Path, deployed: bytes | None = None) -> None:
+        self._example = torch.from_numpy(example[:1])
+        self._folder = folder
+        self._paths: dict[str | None, str] = {}
+        metadata = {} if deployed is None else onnx_metadata(deployed)
+        self.deployed_impl: str | None = metadata.get(SHIFT_IMPL_KEY)
+        self.deployed_timings: dict[str, float] = json.loads(metadata.get(SHIFT_TIMINGS_KEY, "{}"))
+        self.deployed_path: str | None = None
+        if deployed is not None:
+            self.deployed_path = str(folder / "model.onnx")
+            Path(self.deployed_path).write_bytes(deployed)
+            self._paths[self.deployed_impl] = self.deployed_path
+
+    def path(self, model: nn.Module) -> str:
+        """The ONNX file of ``model`` as it is now (its shift implementation)."""
+        impl = shift_impl_of(model)
+        if impl not in self._paths:
+            path = self._folder / f"{impl or 'network'}.onnx"
+            path.write_bytes(onnx_bytes(model, self._example))
+            self._paths[impl] = str(path)
+        return self._paths[impl]
+
+
+def runtime_loader(
+    runtime: Runtime, exports: OnnxExports, device: str, threads: int
 ) -> Callable[[nn.Module], Runner]:
-    """Export a model traced on ``example`` and wrap it in an ONNX Runtime runner."""
+    """``make_runner`` for :func:`pick_shift_impl`: ``runtime`` loads a model and its export."""
 
     def make(model: nn.Module) -> Runner:
-        return ort_runner(ort_session(onnx_bytes(model, example), threads, cuda=cuda))
+        # A copy: the probe switches ``model`` to the next implementation right after.
+        return runtime.load(exports.path(model), copy.deepcopy(model), device, threads)
 
     return make
 
 
 def deployable_onnx(model: nn.Module, example: np.ndarray, threads: int, warmup: int) -> bytes:
-    """ONNX bytes of ``model`` with the shift implementation fastest in ONNX Runtime on CPU.
+    """ONNX bytes of ``model`` with the shift implementation fastest on the CPU in the
+    runtime it is deployed to (``Runtime.deploys_onnx``: ONNX Runtime).
 
     The choice and the probe timings go into the model's metadata, where the benchmark
     reads them back, so the deployed file is exactly the one that was benchmarked.
     """
-    make = ort_runner_factory(torch.from_numpy(example[:1]), threads)
-    impl, timings = pick_shift_impl(model, make, example, warmup)
-    data = onnx_bytes(model, torch.from_numpy(example[:1]))
+    runtime = deployed_runtime()
+    net = copy.deepcopy(model).eval()
+    with tempfile.TemporaryDirectory(prefix="archopt-export-") as folder:
+        exports = OnnxExports(example, Path(folder))
+        make = runtime_loader(runtime, exports, "cpu", threads)
+        impl, timings = pick_shift_impl(net, make, example, warmup)
+        data = Path(exports.path(net)).read_bytes()
     if impl is None:
         return data
-    log.info("ONNX Runtime CPU shift timings (ms): %s -> %s", timings, impl)
+    log.info("%s CPU shift timings (ms): %s -> %s", runtime.name, timings, impl)
     return with_metadata(data, {SHIFT_IMPL_KEY: impl, SHIFT_TIMINGS_KEY: json.dumps(timings)})
 
 
@@ -141,49 +187,29 @@ def _check_and_summarize(
     return latency_stats(samples) | accuracy | {"max_abs_diff": max_abs_diff, "atol": atol}
 
 
-def _bench_eager(
-    model: nn.Module, images: np.ndarray, device: str, settings: BenchSettings, progress: Progress
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    impl, timings = pick_shift_impl(
-        model, lambda net: eager_runner(net, device), images, settings.warmup
-    )
-    samples, logits = time_images(eager_runner(model, device), images, settings.warmup, progress)
-    return samples, logits, {"shift_impl": impl, "shift_impl_ms": timings, "device": device}
-
-
-def _bench_onnxruntime(
+def _bench_runtime(
+    runtime: Runtime,
     model: nn.Module,
-    onnx_model: bytes,
+    exports: OnnxExports,
     images: np.ndarray,
     device: str,
     settings: BenchSettings,
     progress: Progress,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    cuda = device.startswith("cuda")
-    metadata = onnx_metadata(onnx_model)
-    impl = metadata.get(SHIFT_IMPL_KEY)
-    timings = json.loads(metadata.get(SHIFT_TIMINGS_KEY, "{}"))
-    if cuda and uses_shift(model):
-        # model.onnx holds the CPU's fastest shift; the GPU gets its own pick.
-        make = ort_runner_factory(torch.from_numpy(images[:1]), settings.threads, cuda=True)
-        impl, timings = pick_shift_impl(model, make, images, settings.warmup)
-        onnx_model = onnx_bytes(model, torch.from_numpy(images[:1]))
-    session = ort_session(onnx_model, settings.threads, cuda=cuda)
-    provider = session.get_providers()[0]
-    if cuda and provider != "CUDAExecutionProvider":
-        raise RuntimeError(f"ONNX Runtime fell back to {provider} instead of CUDA")
-    samples, logits = time_images(ort_runner(session), images, settings.warmup, progress)
-    return samples, logits, {"shift_impl": impl, "shift_impl_ms": timings, "provider": provider}
-
-
-def ort_cuda_missing() -> str | None:
-    """Why ONNX Runtime cannot use CUDA here, or None when it can."""
-    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        return None
-    return (
-        f"onnxruntime {onnxruntime.__version__} has no CUDAExecutionProvider "
-        "(install onnxruntime-gpu)"
-    )
+    """Pick the shift implementation for ``runtime`` on ``device``, then time every image."""
+    net = copy.deepcopy(model)
+    if runtime.deploys_onnx and device == "cpu" and exports.deployed_path is not None:
+        # The deployed file as is: the benchmarked file is the one users get.
+        impl, timings = exports.deployed_impl, exports.deployed_timings
+        if impl is not None:
+            set_shift_impl(net, impl)
+        run = runtime.load(exports.deployed_path, net, device, settings.threads)
+    else:
+        make = runtime_loader(runtime, exports, device, settings.threads)
+        impl, timings = pick_shift_impl(net, make, images, settings.warmup)
+        run = make(net)
+    samples, logits = time_images(run, images, settings.warmup, progress)
+    return samples, logits, {"shift_impl": impl, "shift_impl_ms": timings} | runtime.details(device)
 
 
 def benchmark(
@@ -192,16 +218,18 @@ def benchmark(
     images: np.ndarray,
     labels: np.ndarray | None,
     device: str = "cpu",
-    settings: BenchSettings = BenchSettings(),
+    settings: BenchSettings | None = None,
     logger: logging.Logger = log,
 ) -> dict[str, Any]:
-    """Benchmark ``model`` (CPU, eval) and its ONNX export on ``images`` one at a time.
+    """Benchmark ``model`` (CPU, eval) and its deployed ONNX export on ``images`` one at a time.
 
     ``images`` are normalized float32 (N, C, H, W), ``labels`` int (N,) for classifiers
     (top-1/top-5 from each runtime's own outputs) or None for generators, ``device`` a
-    torch device (``cpu``, ``cuda:0``). Returns one object per configured runtime plus
-    ``env``; a runtime that cannot run on the device says why in ``skipped``.
+    torch device (``cpu``, ``cuda:0``). Returns one object per configured runtime (every
+    registered one by default) plus ``env``; a runtime that cannot run on the device says
+    why in ``skipped``.
     """
+    settings = settings or BenchSettings()
     images = np.ascontiguousarray(images, dtype=np.float32)
     if len(images) < 2 or (labels is not None and len(images) != len(labels)):
         raise ValueError(
@@ -209,22 +237,23 @@ def benchmark(
             f"{len(images)} images and {'no' if labels is None else len(labels)} labels"
         )
     reference = reference_logits(model, images)
-    cuda = device.startswith("cuda")
     result: dict[str, Any] = {}
-    for runtime in settings.runtimes:
-        missing = ort_cuda_missing() if runtime == "onnxruntime" and cuda else None
-        if missing:
-            result[runtime] = {"skipped": missing}
-            continue
-        progress = progress_logger(logger, runtime, len(images))
-        if runtime == "eager":
-            samples, logits, extra = _bench_eager(model, images, device, settings, progress)
-        else:
-            samples, logits, extra = _bench_onnxruntime(
-                model, onnx_model, images, device, settings, progress
+    with tempfile.TemporaryDirectory(prefix="archopt-bench-") as folder:
+        exports = OnnxExports(images, Path(folder), deployed=onnx_model)
+        for name in settings.runtimes:
+            runtime = get_runtime(name)
+            reason = runtime.unavailable(device)
+            if reason:
+                logger.info("%s: skipped (%s)", name, reason)
+                result[name] = {"skipped": reason}
+                continue
+            progress = progress_logger(logger, name, len(images))
+            samples, logits, extra = _bench_runtime(
+                runtime, model, exports, images, device, settings, progress
             )
-        summary = _check_and_summarize(runtime, samples, logits, reference, labels, settings.atol)
-        result[runtime] = summary | extra
-        logger.info("%s: median %.3f ms over %d images", runtime, summary["median_ms"], len(images))
+            summary = _check_and_summarize(name, samples, logits, reference, labels, settings.atol)
+            result[name] = summary | extra
+            logger.info("%s: median %.3f ms over %d images", name, summary["median_ms"], len(images))
+    cuda = device.startswith("cuda")
     result["env"] = environment(settings.threads, device if cuda else None)
     return result

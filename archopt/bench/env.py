@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime
 import torch
+
+from archopt.runtimes import get_runtime, list_runtimes
 
 
 def cpu_model() -> str:
@@ -30,7 +31,10 @@ def usable_cpus() -> int:
 
 
 def environment(threads: int, cuda_device: str | None = None) -> dict[str, Any]:
-    """The ``env`` object of a bench JSON; ``cuda_device`` names the GPU when one is used."""
+    """The ``env`` object of a bench JSON; ``cuda_device`` names the GPU when one is used.
+
+    Library versions come from every registered runtime, configured or not.
+    """
     env: dict[str, Any] = {
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -38,11 +42,10 @@ def environment(threads: int, cuda_device: str | None = None) -> dict[str, Any]:
         "threads": threads,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "torch": torch.__version__,
-        "onnxruntime": onnxruntime.__version__,
         "numpy": np.__version__,
-        "onnxruntime_providers": onnxruntime.get_available_providers(),
     }
+    for name in list_runtimes():
+        env |= get_runtime(name).versions()
     if cuda_device is not None:
         index = torch.device(cuda_device).index or 0
         env |= {

@@ -1,47 +1,23 @@
-"""Single-image timing loops for eager PyTorch and ONNX Runtime.
+"""Single-image timing loops, the same for every runtime.
 
-A *runner* maps one image (a float32 array of shape (1, C, H, W) in host memory) to its
-logits in host memory. Both runtimes are timed the same way: from the host input to
-the host output, one ``time.perf_counter_ns`` pair around each call, so on a GPU the
-copies in and out are part of every timing, as they are for a deployed model.
+A *runner* (what a runtime's ``load`` returns) maps one image (a float32 array of shape
+(1, C, H, W) in host memory) to its logits in host memory. Every runtime is timed the
+same way: from the host input to the host output, one ``time.perf_counter_ns`` pair
+around each call, so on a GPU the copies in and out are part of every timing, as they
+are for a deployed model.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable
 
 import numpy as np
-import torch
-from torch import nn
 
-Runner = Callable[[np.ndarray], np.ndarray]
+from archopt.runtimes import Runner
+
 Progress = Callable[[int], None]
-
-
-def eager_runner(model: nn.Module, device: str = "cpu") -> Runner:
-    """Run a copy of ``model`` (eval mode, on ``device``) in ``torch.inference_mode``."""
-    net = copy.deepcopy(model).eval().to(device)
-
-    def run(image: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            logits = net(torch.from_numpy(image).to(device))
-            # .cpu() waits for the GPU to finish: the timing covers the whole forward pass.
-            return logits.cpu().numpy()
-
-    return run
-
-
-def ort_runner(session) -> Runner:
-    """Run an ONNX Runtime ``InferenceSession`` on its single input."""
-    input_name = session.get_inputs()[0].name
-
-    def run(image: np.ndarray) -> np.ndarray:
-        return session.run(None, {input_name: image})[0]
-
-    return run
 
 
 def warm_up(run: Runner, images: np.ndarray, runs: int) -> None:

@@ -214,7 +214,7 @@ def methodology(config: Mapping[str, Any], table: pd.DataFrame) -> list[str]:
         f"**Latency.** One image at a time (batch 1) over {images}, "
         f"{bench.get('threads', 'default')} CPU thread(s), after warm-up; mean ± standard "
         "deviation, and the 95% interval of the mean for comparisons. Runtimes: "
-        f"{', '.join(bench.get('runtimes', []))} (PyTorch eager; ONNX Runtime on the same device).",
+        f"{', '.join(bench.get('runtimes', []))}, each on the benchmarked device.",
         f"**Shift on CPU.** The channel shift runs on the CPU (implementation: "
         f"{shift_implementations(table)}; `conv`, `slice` and `pad` give identical outputs). The "
         "dissertation only had a CUDA kernel: its \"CPU\" numbers offload one convolution per "

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from archopt.runtimes import list_runtimes
 
 CATALOG_COLUMNS = ("name", "family", "technique", "scaling", "width_factor", "params", "macs",
                    "state_dict_bytes")
@@ -148,8 +151,7 @@ def read_bench(path: str | os.PathLike) -> dict[str, Any]:
         if not isinstance(bench["skipped"], str):
             raise ReportInputError(f"{path}: key 'skipped' must be a string (the reason)")
         return bench
-    # Besides one object per runtime the file holds header values (model, images, ...).
-    runtimes = [k for k, v in bench.items() if isinstance(v, dict) and k not in ("env", "storage")]
+    runtimes = runtimes_present(bench)
     if not runtimes:
         raise ReportInputError(f"{path}: no runtime object (e.g. 'eager') and no 'skipped' reason")
     for runtime in runtimes:
@@ -162,6 +164,18 @@ def read_bench(path: str | os.PathLike) -> dict[str, Any]:
                 if value is None or math.isnan(value):
                     raise ReportInputError(f"{where}: key {key!r} must be a number, got null")
     return bench
+
+
+def runtimes_present(bench: dict[str, Any]) -> list[str]:
+    """The runtimes a bench file has an object for (timings or a skip reason)."""
+    # Besides one object per runtime the file holds header values (model, images, ...).
+    return [k for k, v in bench.items() if isinstance(v, dict) and k not in ("env", "storage")]
+
+
+def bench_runtimes(bench: dict[str, Any], configured: Sequence[str] = ()) -> list[str]:
+    """The runtimes to report for a bench file: ``configured`` (every registered one when
+    empty), so a skipped device or runtime still gets its rows, then any other it holds."""
+    return list(dict.fromkeys([*(configured or list_runtimes()), *runtimes_present(bench)]))
 
 
 def bench_key(path: str | os.PathLike) -> tuple[str, str, str]:

@@ -81,7 +81,7 @@ class ReportInputs:
     gan_summaries: Sequence[str | os.PathLike] = ()
     gan_samples: Mapping[str, str | os.PathLike] = field(default_factory=dict)  # model -> folder
     study_results: str | os.PathLike | None = None
-    runtimes: Sequence[str] = ("eager", "onnxruntime")
+    runtimes: Sequence[str] = ()  # bench.runtimes; () = every registered runtime
 
 
 def measurement(metric: str, value: Any, *, device: str = "", runtime: str = "",
@@ -159,7 +159,7 @@ def bench_rows(bench: dict[str, Any], path: str | os.PathLike, runtimes: Sequenc
     """Rows of one bench file; every configured runtime gets a row, measured or not."""
     dataset, model, device = sources.bench_key(path)
     rows = []
-    for runtime in runtimes:
+    for runtime in sources.bench_runtimes(bench, runtimes):
         if "skipped" in bench:
             entry = {"skipped": bench["skipped"]}
         else:

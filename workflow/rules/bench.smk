@@ -1,5 +1,5 @@
-# Single-image latency of every selected network, eager PyTorch vs ONNX Runtime, per
-# device (archopt.bench). model.onnx is the deployable export the CPU benchmark times.
+# Single-image latency of every selected network in each runtime of bench.runtimes
+# (archopt.runtimes), per device (archopt.bench). model.onnx is the deployable export.
 from archopt.bench.jobs import bench_targets, checkpoint_path, maps_bench_count
 
 TARGET_FUNCTIONS.append(lambda: bench_targets(config))
