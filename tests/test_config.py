@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from archopt.config import ConfigError, load_config, resolve_config, validate_config
-from archopt.data.sizes import check_training_sizes
+from archopt.data.sizes import check_training_split
 from conftest import REPO, run_snakemake
 
 CONFIG = REPO / "config.yaml"
@@ -88,12 +88,13 @@ def write_manifest_counts(root, dataset: str, train: int) -> None:
 def test_impossible_training_sizes_are_named_against_the_official_size(tmp_path):
     config = load_config(CONFIG, SCHEMA, {"train": {"val_size": 50_000}})
     with pytest.raises(ConfigError, match=r"'train.val_size': 50000 leaves no training image "
-                                          r"of cifar10 \(50000 .* the official CIFAR-10\)"):
-        check_training_sizes(config, tmp_path)
+                                          r"of cifar100 \(50000 .* the official CIFAR-100\)"):
+        check_training_split(config["train"], "cifar100", tmp_path)
     config = load_config(CONFIG, SCHEMA, {"train": {"train_subset": 45_001}})
     with pytest.raises(ConfigError, match=r"'train.train_subset': 45001 is more than the 45000"):
-        check_training_sizes(config, tmp_path)
-    check_training_sizes(load_config(CONFIG, SCHEMA, {"train": {"train_subset": 45_000}}), tmp_path)
+        check_training_split(config["train"], "cifar10", tmp_path)
+    config = load_config(CONFIG, SCHEMA, {"train": {"train_subset": 45_000}})
+    check_training_split(config["train"], "cifar10", tmp_path)
 
 
 def test_training_sizes_are_checked_against_the_downloaded_slice(tmp_path):
@@ -101,8 +102,20 @@ def test_training_sizes_are_checked_against_the_downloaded_slice(tmp_path):
     config = load_config(CONFIG, SCHEMA, {"preset": "quick", "train": {"val_size": 4000}})
     with pytest.raises(ConfigError, match=r"'train.train_subset': 2000 is more than the 1000 "
                                           r"training images cifar10 has .*manifest.json"):
-        check_training_sizes(config, tmp_path)
-    check_training_sizes(load_config(CONFIG, SCHEMA, {"preset": "quick"}), tmp_path)
+        check_training_split(config["train"], "cifar10", tmp_path)
+    check_training_split(load_config(CONFIG, SCHEMA, {"preset": "quick"})["train"], "cifar10",
+                         tmp_path)
+
+
+def test_an_impossible_split_stops_the_dry_run_only_when_training_is_planned(workflow_copy):
+    write_manifest_counts(workflow_copy / "resources", "cifar10", 300)
+    summary = "results/models/cifar10/resnet20/summary.json"
+    result = run_snakemake(workflow_copy, "-n", summary, "--config", "studies=[cifar10]")
+    assert result.returncode != 0
+    assert "'train.val_size': 5000 leaves no training image of cifar10 (300 training images" \
+        in result.stdout + result.stderr
+    result = run_snakemake(workflow_copy, "-n", "results/models/cifar10/catalog.csv")
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_a_nan_learning_rate_stops_the_dry_run_naming_the_key(workflow_copy):

@@ -1,8 +1,10 @@
-"""Parse-time checks of the training-set sizes the config asks for.
+"""Plan-time checks of the training-set sizes the config asks for.
 
 ``train.val_size`` and ``train.train_subset`` are checked against the downloaded data
 when its manifest is there (a mirror may serve a slice) and against the official size
-otherwise, so an impossible split stops the dry run instead of failing inside a job.
+otherwise. The train rule's input function calls the check, so an impossible split stops
+the dry run when training jobs are planned, and never a run that trains nothing
+(downloads or benchmarks only).
 """
 
 from __future__ import annotations
@@ -28,19 +30,20 @@ def training_images(dataset: str, resources: Path) -> tuple[int, str]:
     return CIFAR_SPECS[dataset].train_images, f"the official {CIFAR_SPECS[dataset].title}"
 
 
-def check_training_sizes(config: Mapping[str, Any], resources: str | Path = "resources") -> None:
-    train = config["train"]
+def check_training_split(
+    train: Mapping[str, Any], dataset: str, resources: str | Path = "resources"
+) -> None:
+    """Raise :class:`ConfigError` naming the key when ``train`` cannot split ``dataset``."""
     val_size, subset = train["val_size"], train["train_subset"]
-    for dataset in config["studies"]:
-        images, source = training_images(dataset, Path(resources))
-        if val_size >= images:
-            raise ConfigError(
-                f"config key 'train.val_size': {val_size} leaves no training image of "
-                f"{dataset} ({images} training images in {source})"
-            )
-        if subset is not None and subset > images - val_size:
-            raise ConfigError(
-                f"config key 'train.train_subset': {subset} is more than the "
-                f"{images - val_size} training images {dataset} has after the validation "
-                f"split of {val_size} ({images} in {source})"
-            )
+    images, source = training_images(dataset, Path(resources))
+    if val_size >= images:
+        raise ConfigError(
+            f"config key 'train.val_size': {val_size} leaves no training image of "
+            f"{dataset} ({images} training images in {source})"
+        )
+    if subset is not None and subset > images - val_size:
+        raise ConfigError(
+            f"config key 'train.train_subset': {subset} is more than the "
+            f"{images - val_size} training images {dataset} has after the validation "
+            f"split of {val_size} ({images} in {source})"
+        )

@@ -3,7 +3,6 @@ import yaml
 
 from archopt.cluster import check_slurm_requests
 from archopt.config import load_config_mapping
-from archopt.data.sizes import check_training_sizes
 from archopt.study import study_networks
 
 
@@ -18,7 +17,6 @@ def _resolved_config():
 
 
 _final_config = _resolved_config()
-check_training_sizes(_final_config)
 config.clear()
 config.update(_final_config)
 
