@@ -22,3 +22,6 @@ rule all:
     default_target: True
     input:
         all_targets(),
+
+
+print_study_plan()

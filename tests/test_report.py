@@ -14,6 +14,7 @@ from archopt.report import sources
 from archopt.report.build import FIGURE_FILES, ReportOutputs, build_report
 from archopt.report.figures import pareto_front
 from archopt.report.html import markdown_lists, markdown_section
+from archopt.report.provisional import banner, classifier_reasons
 from archopt.report.jobs import report_input_files
 from archopt.report.table import TIDY_COLUMNS, ReportInputs, build_table, read_results
 from archopt.report.tables import scenario_table
@@ -307,3 +308,32 @@ def test_report_with_nothing_measured_yet_still_renders(tmp_path):
     findings = pd.read_csv(out / "findings.csv")
     assert set(findings.loc[findings["source"] == "archopt", "verdict"]) == {"not measured"}
     assert all(path.stat().st_size > 1000 for path in figures.values())
+
+
+def test_subset_training_makes_accuracy_verdicts_provisional_and_says_so(fixture_report):
+    html = (fixture_report / "index.html").read_text()
+    # The quick preset trains on 2,000 images: a banner in Setup (and above the findings).
+    assert html.count("Provisional accuracy: ") == 2
+    assert "trained on the first 2000 training images" in html and "provisional'" in html
+    assert re.search(r"<td>\d+\.\d+ \[\d+\.\d+, \d+\.\d+\] †</td>", html)  # accuracy cells
+    findings = pd.read_csv(fixture_report / "findings.csv")
+    ours = findings[findings["source"] == "archopt"]
+    assert ours[ours["finding"].isin([1, 4])]["provisional"].all()
+    assert not ours[ours["finding"].isin([2, 3])]["provisional"].any()  # latency stands
+    assert not findings[findings["source"] == "paper"]["provisional"].any()
+
+
+def test_only_runs_stopped_by_max_epochs_or_trained_on_a_subset_are_provisional():
+    def summary(model: str, stop_reason: str) -> dict:
+        run = {"lr": 0.1, "batch_size": 128, "seed": 0, "stop_reason": stop_reason}
+        other = {**run, "lr": 0.01, "stop_reason": "max_epochs"}  # not the selected run
+        return {"model": model, "dataset": "cifar10", "lr": 0.1, "batch_size": 128, "seed": 0,
+                "epochs": 200, "grid": [run, other]}
+
+    summaries = [summary("resnet20", "plateau"), summary("resnet20-shift", "max_epochs")]
+    assert classifier_reasons(summaries, {"train_subset": None}) == {
+        ("cifar10", "resnet20-shift"): "stopped at max_epochs (200) before its schedule's "
+                                       "plateaus: not converged",
+    }
+    assert len(classifier_reasons(summaries, {"train_subset": 500})) == 2
+    assert banner({}) == ""

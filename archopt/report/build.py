@@ -17,7 +17,7 @@ from archopt import __version__
 from archopt.io import atomic_path, write_text_atomic
 from archopt.report import figures as fig
 from archopt.report import sources
-from archopt.report.analysis import SCENARIO_TITLES, SCENARIOS, Lookup, models_of
+from archopt.report.analysis import Lookup, models_of, scenario_title, scenarios
 from archopt.report.findings import DEFAULT_TOLERANCE, findings, findings_frame
 from archopt.report.flowchart import draw_flowchart, flowchart_leaves, flowchart_text
 from archopt.report.html import (
@@ -26,6 +26,13 @@ from archopt.report.html import (
     markdown_lists,
     markdown_section,
     render_html,
+)
+from archopt.report.provisional import (
+    banner,
+    classifier_reasons,
+    generator_reasons,
+    mark_cells,
+    mark_verdicts,
 )
 from archopt.report.table import ARCHOPT, PAPER, ReportInputs, build_table
 from archopt.report.tables import gan_table, scenario_table
@@ -269,16 +276,26 @@ def deviations(config: Mapping[str, Any], searches: Mapping[str, pd.DataFrame]) 
 def scenario_tables(table: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
     tables = []
     for dataset in fig.classification_datasets(table):
-        for scenario in SCENARIOS:
+        for scenario in scenarios():
             frame = scenario_table(table, dataset, scenario)
             if not frame.empty:
-                tables.append((dataset, SCENARIO_TITLES[scenario], frame))
+                tables.append((dataset, scenario_title(scenario), frame))
     return tables
 
 
 def write_png(path: str | os.PathLike, png: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(png)
+
+
+def provisional_reasons(
+    inputs: ReportInputs, config: Mapping[str, Any]
+) -> dict[tuple[str, str], str]:
+    summaries = [sources.read_summary(path) for path in inputs.summaries]
+    gan_summaries = [sources.read_gan_summary(path) for path in inputs.gan_summaries]
+    return classifier_reasons(summaries, config.get("train", {})) | generator_reasons(
+        gan_summaries, config.get("gan", {})
+    )
 
 
 def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[str, Any],
@@ -290,7 +307,8 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
              len(inputs.summaries), len(inputs.bench))
     with atomic_path(outputs.results) as tmp:
         table.to_csv(tmp, index=False)
-    verdicts = findings(table, tolerance)
+    reasons = provisional_reasons(inputs, config)
+    verdicts = mark_verdicts(findings(table, tolerance), reasons)
     with atomic_path(outputs.findings) as tmp:
         findings_frame(verdicts).to_csv(tmp, index=False)
     pngs = {}
@@ -310,8 +328,9 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
         tolerance=tolerance,
         flowchart_png=pngs[FLOWCHART],
         flowchart_text=flowchart_text(leaves),
-        tables=scenario_tables(table),
-        gan_table=gan_table(table),
+        tables=[(dataset, title, mark_cells(frame, dataset, reasons))
+                for dataset, title, frame in scenario_tables(table)],
+        gan_table=mark_cells(gan_table(table), "maps", reasons),
         gan_status=gan_status(table),
         gan_samples_png=pngs[GAN_SAMPLES] if inputs.gan_samples else None,
         search_tables=[(d, search_display(s)) for d, s in searches.items()],
@@ -322,6 +341,8 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
         paper_inconsistencies_html=markdown_lists(
             markdown_section(Path(paper_notes).read_text(), "Inconsistencies")),
         generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        provisional_banner=banner(reasons),
+        provisional=[(dataset, model, why) for (dataset, model), why in sorted(reasons.items())],
     )
     write_text_atomic(outputs.html, render_html(content))
     LOG.info("wrote %s", outputs.html)

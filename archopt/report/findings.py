@@ -32,6 +32,7 @@ from archopt.report.analysis import (
     latency_pairs,
     models_of,
     scenario_groups,
+    scenarios,
 )
 from archopt.report.table import ARCHOPT, PAPER
 
@@ -69,6 +70,7 @@ class Verdict:
     runtime: str
     verdict: str
     evidence: tuple[str, ...]
+    provisional: bool = False  # rests on accuracies of runs that did not finish the protocol
 
     @property
     def scope(self) -> str:
@@ -208,7 +210,7 @@ def finding_4(ctx: Context) -> list[Part]:
                                       f"{ctx.tolerance:g})"))
             slower.append(latency_check(ctx, group, role, "base", lambda o: o == "slower"))
     fastest = []
-    for scenario in ("reduced_dsc", "reduced_shift", "reduced_shuffle"):
+    for scenario in [s for s in scenarios() if s.startswith("reduced_")]:
         for group in ctx.groups(scenario):
             reduced = {m: ctx.latency(m) for m in group.others().values()}
             reduced = {m: v for m, v in reduced.items() if v is not None}
@@ -275,8 +277,8 @@ def findings_frame(verdicts: list[Verdict]) -> pd.DataFrame:
     return pd.DataFrame(
         [{"finding": v.finding, "statement": FINDINGS[v.finding], "source": v.source,
           "dataset": v.dataset, "device": v.device, "runtime": v.runtime, "verdict": v.verdict,
-          "evidence": " | ".join(v.evidence)} for v in verdicts],
+          "provisional": v.provisional, "evidence": " | ".join(v.evidence)} for v in verdicts],
         columns=["finding", "statement", "source", "dataset", "device", "runtime", "verdict",
-                 "evidence"],
+                 "provisional", "evidence"],
     )
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from archopt.report.findings import FINDINGS, Verdict
+from archopt.report.provisional import MARK as PROVISIONAL_MARK
 from archopt.report.table import METRICS
 from archopt.report.tables import NOT_MEASURED
 
@@ -39,6 +40,8 @@ figcaption { font-size: .9em; color: #444; max-width: 60em; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: .85em; }
 ul.evidence { font-size: .85em; margin-top: .2em; }
 .not-run { color: #a00000; font-weight: bold; }
+.banner { background: #fff4d6; border: 2px solid #ef8f00; padding: .6em 1em; margin: 1em 0; }
+.provisional { color: #b35c00; font-weight: bold; }
 """
 
 
@@ -70,6 +73,8 @@ class ReportContent:
     paper_inconsistencies_html: str
     generated: str = ""
     gan_samples_png: bytes | None = None
+    provisional_banner: str = ""  # empty when every accuracy finished the protocol
+    provisional: list[tuple[str, str, str]] = field(default_factory=list)  # dataset, model, why
 
 
 def esc(text: Any) -> str:
@@ -129,24 +134,39 @@ def png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def badge(verdict: str) -> str:
-    return f'<span class="verdict {verdict.replace(" ", "-")}">{esc(verdict)}</span>'
+def badge(verdict: str, provisional: bool = False) -> str:
+    mark = (f" <span class='provisional' title='rests on provisional accuracies'>{PROVISIONAL_MARK}"
+            "</span>") if provisional else ""
+    return f'<span class="verdict {verdict.replace(" ", "-")}">{esc(verdict)}</span>{mark}'
 
 
 def verdict_rows(verdicts: list[Verdict]) -> str:
     rows = []
     for v in verdicts:
         evidence = "".join(f"<li>{esc(line)}</li>" for line in v.evidence)
-        rows.append(f"<tr><td>{esc(v.scope)}</td><td>{badge(v.verdict)}</td>"
+        rows.append(f"<tr><td>{esc(v.scope)}</td><td>{badge(v.verdict, v.provisional)}</td>"
                     f"<td class='text'><ul class='evidence'>{evidence}</ul></td></tr>")
     return ("<table class='data'><tr><th>dataset, device / runtime</th><th>verdict</th>"
             "<th>the numbers that decide it</th></tr>" + "".join(rows) + "</table>")
 
 
+def cell_badge(verdict: Verdict | None) -> str:
+    return "" if verdict is None else badge(verdict.verdict, verdict.provisional)
+
+
+def provisional_notice(content: ReportContent) -> str:
+    if not content.provisional_banner:
+        return ""
+    items = "".join(f"<li>{esc(dataset)} {esc(model)}: {esc(why)}</li>"
+                    for dataset, model, why in content.provisional)
+    return (f"<div class='banner'><strong>{esc(content.provisional_banner)}</strong>"
+            f"<details><summary>which networks</summary><ul>{items}</ul></details></div>")
+
+
 def verdict_overview(verdicts: list[Verdict]) -> str:
     """One row per finding, one column per source and scope, a badge in each cell."""
     columns = list(dict.fromkeys((v.source, v.scope) for v in verdicts))
-    cells = {(v.finding, v.source, v.scope): v.verdict for v in verdicts}
+    cells = {(v.finding, v.source, v.scope): v for v in verdicts}
     sources = list(dict.fromkeys(source for source, _ in columns))
     head = "".join(
         f"<th colspan='{sum(s == source for s, _ in columns)}'>"
@@ -156,7 +176,7 @@ def verdict_overview(verdicts: list[Verdict]) -> str:
     rows = []
     for number, statement in FINDINGS.items():
         badges = "".join(
-            f"<td class='c'>{badge(cells[(number, *column)]) if (number, *column) in cells else ''}"
+            f"<td class='c'>{cell_badge(cells.get((number, *column)))}"
             "</td>"
             for column in columns)
         rows.append(f"<tr><td class='text'>{number}. {esc(statement)}</td>{badges}</tr>")
@@ -169,7 +189,7 @@ def findings_section(content: ReportContent) -> str:
              f"dataset, device and runtime, and, for comparison, on the paper's own numbers with "
              f"the same rules. Accuracy tolerance: {content.tolerance:g} percentage points. "
              "Latency differences count only where the 95% intervals do not overlap.</p>",
-             verdict_overview(content.verdicts)]
+             provisional_notice(content), verdict_overview(content.verdicts)]
     for number, statement in FINDINGS.items():
         ours = [v for v in content.verdicts if v.finding == number and v.source == "archopt"]
         theirs = [v for v in content.verdicts if v.finding == number and v.source == "paper"]
@@ -185,7 +205,8 @@ def setup_section(content: ReportContent) -> str:
                    for k, v in content.setup)
     missing = "".join(f"<li>{esc(item)}</li>" for item in content.not_measured) or \
         "<li>everything the configuration asks for was measured</li>"
-    return (f"<table class='data'>{rows}</table><h3>What was not measured</h3><ul>{missing}</ul>")
+    return (f"{provisional_notice(content)}<table class='data'>{rows}</table>"
+            f"<h3>What was not measured</h3><ul>{missing}</ul>")
 
 
 def tables_section(content: ReportContent) -> str:

@@ -25,6 +25,11 @@ GPU_MS_PER_IMAGE = 0.05
 GPU_MS_PER_MMAC = 0.002
 SAFETY = 1.5
 STARTUP_MINUTES = 5
+# Pix2Pix (256x256, batch 1, G + D step): ~2 s per pair on one CPU thread (quick study on
+# a 2-core Xeon: 4 pairs in 6-9 s); a GPU assumed ~20x faster, as above.
+MAPS_TRAIN_PAIRS = 1096  # the official maps training split
+GAN_CPU_MS_PER_PAIR = 2000.0
+GAN_GPU_MS_PER_PAIR = 100.0
 
 
 def train_mem_mb(model: str, dataset: str, batch_size: int) -> int:
@@ -52,3 +57,11 @@ def job_runtime_minutes(
     val_size, subset = train_config["val_size"], train_config["train_subset"]
     images = (subset if subset is not None else CIFAR_TRAIN_IMAGES - val_size) + val_size
     return train_runtime_minutes(model, dataset, images, train_config["max_epochs"], threads, cuda)
+
+
+def gan_runtime_minutes(gan_config: Mapping[str, Any], threads: int, cuda: bool) -> int:
+    """Upper-bound wall time of one ``train_gan`` job under the ``gan:`` part of the config."""
+    pairs = gan_config["train_subset"] or MAPS_TRAIN_PAIRS
+    epochs = gan_config["epochs"] + gan_config["epochs_decay"]
+    ms_per_pair = GAN_GPU_MS_PER_PAIR if cuda else GAN_CPU_MS_PER_PAIR / threads
+    return STARTUP_MINUTES + math.ceil(SAFETY * epochs * pairs * ms_per_pair / 60_000)

@@ -1,8 +1,12 @@
 # Config resolution and validation, wildcard constraints, helpers shared by all rules.
+import sys
+
 import yaml
 
 from archopt.cluster import check_slurm_requests
 from archopt.config import load_config_mapping
+from archopt.gpu import local_gpu_count
+from archopt.plan import plan_table, study_plan
 from archopt.study import study_networks
 
 
@@ -38,6 +42,14 @@ TARGET_FUNCTIONS = []
 
 def all_targets():
     return [target for targets in TARGET_FUNCTIONS for target in targets()]
+
+
+def print_study_plan():
+    # Only where a user is looking: not in jobs that re-parse the Snakefile.
+    if workflow.is_main_process:
+        cuda = local_gpu_count() > 0
+        stages = study_plan(config, cuda)
+        print(plan_table(stages, cuda), file=sys.stderr)
 
 
 def catalog_datasets():

@@ -1,6 +1,7 @@
 # Pix2Pix on maps (archopt.gan): a palette fitted once on the training maps, then one
 # training and one evaluation job per generator variant.
 from archopt.gan.jobs import GAN_DIR
+from archopt.train.resources import gan_runtime_minutes
 
 TARGET_FUNCTIONS.append(
     lambda: expand(f"{GAN_DIR}/summary.json", model=config["gan"]["variants"])
@@ -39,7 +40,9 @@ rule train_gan:
     threads: config["train"]["threads"]
     resources:
         mem_mb=8000,
-        runtime=60 * 24,
+        runtime=lambda wildcards, threads: gan_runtime_minutes(
+            config["gan"], threads, TRAIN_USES_CUDA
+        ),
         gpu=int(TRAIN_USES_CUDA),
     script:
         "../scripts/train_gan.py"
