@@ -5,6 +5,7 @@ import yaml
 
 from archopt.cluster import check_slurm_requests
 from archopt.config import load_config_mapping
+from archopt.data.sizes import check_training_split
 from archopt.gpu import local_gpu_count
 from archopt.plan import plan_table, study_plan
 from archopt.study import study_networks
@@ -50,6 +51,13 @@ def print_study_plan():
         cuda = local_gpu_count() > 0
         stages = study_plan(config, cuda)
         print(plan_table(stages, cuda), file=sys.stderr)
+
+
+def training_data(wildcards):
+    # The train rule's input: evaluated when a training job is planned (dry runs too), so
+    # an impossible split stops the plan naming the key, not the job after the download.
+    check_training_split(config["train"], wildcards.dataset)
+    return dataset_marker(wildcards.dataset)
 
 
 def catalog_datasets():

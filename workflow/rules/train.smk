@@ -1,6 +1,5 @@
 # Training (archopt.train): one job per grid point (dataset, model, lr, batch size, seed);
 # select_best keeps the run with the best validation top-1 and tests it once.
-from archopt.data.sizes import check_training_split
 from archopt.gpu import local_gpu_count
 from archopt.train.jobs import RUN_DIR, grid_run_files, summary_targets
 from archopt.train.resources import job_runtime_minutes, train_mem_mb
@@ -9,13 +8,6 @@ from archopt.train.resources import job_runtime_minutes, train_mem_mb
 TRAIN_USES_CUDA = local_gpu_count() > 0
 
 TARGET_FUNCTIONS.append(lambda: summary_targets(config))
-
-
-def training_data(wildcards):
-    # Evaluated when a training job is planned (dry runs too): an impossible split
-    # stops the plan naming the key, not the job after the download.
-    check_training_split(config["train"], wildcards.dataset)
-    return dataset_marker(wildcards.dataset)
 
 
 rule train:
