@@ -130,13 +130,29 @@ def check_finite(config: Mapping[str, Any]) -> None:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+def check_gan_variants(variants: list[str]) -> None:
+    """Raise ValueError naming every ``gan.variants`` entry that is not a generator."""
+    from archopt.models.registry import family_models  # imports torch; only when checking
+
+    known = family_models("pix2pix")
+    unknown = [name for name in variants if name not in known]
+    if unknown:
+        raise ValueError(
+            f"config key 'gan.variants': unknown generator {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(known)} (pix2pix-T exists for every registered technique T "
+            "with an encoder_conv hook)"
+        )
+
+
 def check_registered_names(config: Mapping[str, Any]) -> None:
-    """Raise :class:`ConfigError` for a name the registries lack (``bench.runtimes``).
+    """Raise :class:`ConfigError` for a name the registries lack (``bench.runtimes``,
+    ``gan.variants``).
 
     Not in the schema: plugins add names, so the check runs after they are imported.
     """
     try:
         check_runtime_names(config["bench"]["runtimes"])
+        check_gan_variants(config["gan"]["variants"])
     except ValueError as error:
         raise ConfigError(f"invalid configuration:\n  - {error}") from None
 

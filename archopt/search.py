@@ -1,6 +1,7 @@
 """Equal-budget width search for the CIFAR ResNets (the dissertation picked its rates by hand).
 
-Three searches per depth (20/56/110) and technique (DSC, Shift, Shuffle):
+Three searches per depth (20/56/110) and registered technique with a ``resnet_body``
+hook (shipped: DSC, Shift, Shuffle):
 
 * ``expand``: the rate r < 1 whose widened optimized net ``resnet{d}-{t}-{r}`` comes
   closest to the base ``resnet{d}``'s parameter count;
@@ -10,21 +11,25 @@ Three searches per depth (20/56/110) and technique (DSC, Shift, Shuffle):
 
 Rates lie on a grid of ``step`` (expand: step, 2*step, ... < 1; reduce: 1 + step, ... <=
 ``MAX_REDUCTION_RATE``). The smallest absolute parameter gap wins; ties go to the rate
-closer to 1 (the smaller change). Parameters are counted analytically from the same
+closer to 1 (the smaller change). Parameters are counted from the same
 :class:`ResNetSpec` the model zoo builds from the candidate's *name*, so a chosen name
-always means the widths that were counted; ``tests/test_search.py`` checks the formula
-against ``count_params(get_model(...))``. A whole search takes milliseconds, which keeps
-``snakemake -n all`` fast although the searched networks are part of the DAG.
+always means the widths that were counted: each distinct block (body, channels, stride)
+is built once on the meta device and its count memoized, which works for any technique
+without a formula; ``tests/test_search.py`` checks the sums against
+``count_params(get_model(...))``. Both datasets' searches together take a fraction of a
+second, which keeps ``snakemake -n all`` fast although the searched networks are part of
+the DAG.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +42,18 @@ from archopt.models.registry import (
     parse_name,
     resnet_spec,
 )
-from archopt.models.resnet import BLOCKS_PER_STAGE, SHUFFLE_GROUPS, ResNetSpec, bottleneck_width
+from archopt.models.resnet import (
+    ResNetSpec,
+    block_plans,
+    body_call,
+    param_parts,
+    scaled_widths,
+    spec_params,
+)
+from archopt.techniques import BASE, generation, technique_names
 from archopt.workflow import job_logger
 
 SEARCH_KINDS = ("expand", "reduce_channels", "reduce_block")
-SEARCH_TECHNIQUES = ("dsc", "shift", "shuffle")
 DEFAULT_STEP = 0.01
 # At r = 10 the thinnest candidate already has widths 1/3/6 (bottleneck 1/3/6); beyond 16
 # the first stage would have no channel left. Every budget in the study is met far below.
@@ -53,57 +65,18 @@ SEARCH_COLUMNS = (
 )
 
 
-# --- analytic parameter counts ------------------------------------------------------------
-
-
-def _conv_bn(in_channels: int, out_channels: int, kernel: int = 1, groups: int = 1) -> int:
-    """A bias-free conv followed by BatchNorm (weight + bias per output channel)."""
-    return in_channels // groups * out_channels * kernel * kernel + 2 * out_channels
-
-
-def body_params(body: str, in_planes: int, out_planes: int, mid_rate: float = 1.0) -> int:
-    """Parameters of one residual body, mirroring ``archopt.models.resnet``'s factories."""
-    if body == "basic":
-        return _conv_bn(in_planes, out_planes, 3) + _conv_bn(out_planes, out_planes, 3)
-    if body == "dsc":
-        # Depthwise 3x3 then pointwise 1x1, BN only after the pointwise conv.
-        return 9 * in_planes + _conv_bn(in_planes, out_planes) + 9 * out_planes + _conv_bn(
-            out_planes, out_planes
-        )
-    if body == "shift":
-        return _conv_bn(in_planes, out_planes) + _conv_bn(out_planes, out_planes)
-    if body == "shuffle":
-        first_groups = 1 if in_planes == 16 else SHUFFLE_GROUPS  # the models' literal-16 rule
-        return (
-            _conv_bn(in_planes, out_planes, groups=first_groups)
-            + _conv_bn(out_planes, out_planes, 3, groups=out_planes)
-            + _conv_bn(out_planes, out_planes, groups=SHUFFLE_GROUPS)
-        )
-    if body == "bottleneck":
-        mid = bottleneck_width(out_planes, mid_rate)
-        return _conv_bn(in_planes, mid) + _conv_bn(mid, mid, 3) + _conv_bn(mid, out_planes)
-    raise ValueError(f"no parameter formula for ResNet body {body!r}")
-
-
-def spec_params(spec: ResNetSpec, num_classes: int) -> int:
-    """Parameters of ``CifarResNet(spec, num_classes)`` without building it."""
-    total = _conv_bn(3, spec.widths[0], 3)  # stem
-    in_planes = spec.widths[0]
-    for out_planes in spec.widths:
-        total += _conv_bn(in_planes, out_planes)  # projection shortcut of the first block
-        total += body_params(spec.body, in_planes, out_planes, spec.mid_rate)
-        total += (BLOCKS_PER_STAGE[spec.depth] - 1) * body_params(
-            spec.body, out_planes, out_planes, spec.mid_rate
-        )
-        in_planes = out_planes
-    return total + in_planes * num_classes + num_classes  # linear classifier
+# --- parameter counts -----------------------------------------------------------------------
 
 
 def resnet_params(name: str, dataset: str) -> int:
-    """Parameters of the ResNet called ``name`` on ``dataset``, counted analytically."""
+    """Parameters of the ResNet called ``name`` on ``dataset``, without building it whole.
+
+    :func:`archopt.models.resnet.spec_params` builds each distinct block once on the meta
+    device and memoizes its count, so any technique's blocks are counted, not modelled.
+    """
     info = parse_name(name)
     if info.family != "resnet":
-        raise ValueError(f"analytic parameter counts cover CIFAR ResNets only, not {name!r}")
+        raise ValueError(f"block-wise parameter counts cover CIFAR ResNets only, not {name!r}")
     if dataset not in DATASET_CLASSES:
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {tuple(DATASET_CLASSES)}")
     return spec_params(resnet_spec(info), DATASET_CLASSES[dataset])
@@ -186,38 +159,91 @@ def target_name(kind: str, depth: int, technique: str) -> str:
 def search_budget(
     kind: str, depth: int, technique: str, dataset: str, step: float = DEFAULT_STEP
 ) -> SearchResult:
-    """The candidate of ``kind`` closest to the budget (ties: the rate closer to 1)."""
+    """The candidate of ``kind`` closest to the budget (ties: the rate closer to 1).
+
+    Candidates go from the thinnest to the widest, and a candidate's parts are summed
+    only until the sum exceeds the budget by more than the best gap so far: counts are
+    never negative, so such a candidate cannot win, and its remaining blocks (those of the
+    widest, never-chosen networks) are never built. The result is that of a full scan.
+    """
     if kind not in SEARCH_KINDS:
         raise ValueError(f"unknown search kind {kind!r}: expected one of {SEARCH_KINDS}")
     target = resnet_params(target_name(kind, depth, technique), dataset)
+    classes = DATASET_CLASSES[dataset]
     # A reduced net is a plain ResNet whatever budget it chases: share its candidates.
-    pool = candidates(kind, depth, technique if kind == "expand" else "base", dataset, step)
-    rate, name, params = min(
-        pool, key=lambda candidate: (abs(candidate[2] - target), abs(candidate[0] - 1))
-    )
+    pool = candidates(kind, depth, technique if kind == "expand" else BASE, step)
+    best: tuple[tuple[int, float], float, str, int] | None = None
+    for rate, name, spec in pool:
+        limit = target + (best[0][0] if best else math.inf)
+        params = bounded_sum(param_parts(spec, classes), limit)
+        if params is None:
+            continue
+        key = (abs(params - target), abs(rate - 1))
+        if best is None or key < best[0]:
+            best = (key, rate, name, params)
+    if best is None:
+        raise ValueError(f"search {kind} for resnet{depth}-{technique}: no candidate can be built")
+    _, rate, name, params = best
     return SearchResult(kind, depth, technique, target, name, rate, params)
 
 
-@lru_cache(maxsize=None)
+def bounded_sum(parts: Iterable[int], limit: float) -> int | None:
+    """``sum(parts)``, or None as soon as the running sum exceeds ``limit``."""
+    total = 0
+    for part in parts:
+        total += part
+        if total > limit:
+            return None
+    return total
+
+
 def candidates(
-    kind: str, depth: int, technique: str, dataset: str, step: float
-) -> tuple[tuple[float, str, int], ...]:
-    """``(rate, name, params)`` of every candidate network of one search, cached."""
-    classes = DATASET_CLASSES[dataset]
-    infos = [candidate(kind, depth, technique, rate) for rate in rate_grid(kind, step)]
-    return tuple(
-        (info.factor, info.name, spec_params(resnet_spec(info), classes)) for info in infos
-    )
+    kind: str, depth: int, technique: str, step: float
+) -> tuple[tuple[float, str, ResNetSpec], ...]:
+    """``(rate, name, spec)`` of the distinct candidates of one search, thinnest first; cached."""
+    return _candidates(kind, depth, technique, step, generation())
 
 
-@lru_cache(maxsize=None)
+@cache
+def _candidates(
+    kind: str, depth: int, technique: str, step: float, _generation: int
+) -> tuple[tuple[float, str, ResNetSpec], ...]:
+    # Rates whose widths round to the same network tie; keep the one a tie goes to.
+    chosen: dict[tuple, tuple[float, str, ResNetSpec]] = {}
+    for rate in rate_grid(kind, step):
+        if kind == "expand" and min(scaled_widths(rate, technique)) < 1:
+            continue  # a coarse width_multiple rounds this width down to no channel
+        info = candidate(kind, depth, technique, rate)
+        spec = resnet_spec(info)
+        key = structure(spec)
+        if key not in chosen or abs(rate - 1) < abs(chosen[key][0] - 1):
+            chosen[key] = (info.factor, info.name, spec)
+    # Widths are c / rate for every kind: the largest rate is the thinnest network.
+    return tuple(sorted(chosen.values(), key=lambda c: -c[0]))
+
+
+def structure(spec: ResNetSpec) -> tuple:
+    """What decides the layers of a candidate: two specs with equal keys build equal nets."""
+    return (spec.widths, tuple(body_call(spec, plan) for plan, _ in block_plans(spec)))
+
+
+def search_techniques() -> list[str]:
+    """Techniques the searches cover: every registered one with a ``resnet_body`` hook."""
+    return technique_names("resnet")
+
+
 def search_all(dataset: str, step: float = DEFAULT_STEP) -> tuple[SearchResult, ...]:
     """Every search (kind x depth x technique) for ``dataset``, in table order; cached."""
+    return _search_all(dataset, step, generation())
+
+
+@cache
+def _search_all(dataset: str, step: float, _generation: int) -> tuple[SearchResult, ...]:
     return tuple(
         search_budget(kind, depth, technique, dataset, step)
         for kind in SEARCH_KINDS
         for depth in RESNET_DEPTHS
-        for technique in SEARCH_TECHNIQUES
+        for technique in search_techniques()
     )
 
 

@@ -17,7 +17,7 @@ from archopt.models import (
     parse_name,
     state_dict_bytes,
 )
-from archopt.models.layers import ChannelShift
+from archopt.models.layers import ChannelShift, GroupedPointwiseConv
 
 TECHS = ("", "-dsc", "-shift", "-shuffle")
 CLASSIFIERS = [f"squeezenet{t}" for t in TECHS] + [f"resnet20{t}" for t in TECHS] + [
@@ -119,6 +119,11 @@ def test_macs_known_values_and_shift_counts_zero():
     base = count_macs(partial(get_model, "resnet20"), (3, 32, 32))
     shift = count_macs(partial(get_model, "resnet20-shift"), (3, 32, 32))
     assert shift < base / 5
+
+
+def test_grouped_pointwise_convs_count_their_macs():
+    # GroupedPointwiseConv subclasses nn.Conv2d; MAC rules must reach subclasses.
+    assert count_macs(lambda: GroupedPointwiseConv(16, 8, 2), (16, 4, 4)) == 16 * 8 // 2 * 16
 
 
 def test_state_dict_bytes_tracks_float32_size():

@@ -14,7 +14,6 @@ from archopt.search import (
     MAX_REDUCTION_RATE,
     SEARCH_COLUMNS,
     SEARCH_KINDS,
-    SEARCH_TECHNIQUES,
     candidate,
     paper_choices,
     rate_grid,
@@ -23,6 +22,7 @@ from archopt.search import (
     search_all,
     search_budget,
     search_rows,
+    search_techniques,
     searched_models,
 )
 from archopt.study import study_networks
@@ -53,6 +53,15 @@ COUNT_CASES = [
 @pytest.mark.parametrize("name", COUNT_CASES)
 def test_analytic_count_equals_the_built_model(name, dataset):
     assert resnet_params(name, dataset) == built_params(name, dataset)
+
+
+@pytest.mark.parametrize("kind", SEARCH_KINDS)
+def test_block_wise_counts_equal_the_built_models_across_the_grid(kind):
+    techniques = search_techniques() if kind == "expand" else ["base"]
+    for technique in techniques:
+        for rate in rate_grid(kind, 0.01)[::29]:
+            name = candidate(kind, 56, technique, rate).name
+            assert resnet_params(name, "cifar100") == built_params(name, "cifar100"), name
 
 
 def test_analytic_count_reproduces_the_paper_totals():
@@ -100,7 +109,7 @@ def brute_force(kind: str, depth: int, technique: str, dataset: str, step: float
 
 
 @pytest.mark.parametrize("kind", SEARCH_KINDS)
-@pytest.mark.parametrize("technique", SEARCH_TECHNIQUES)
+@pytest.mark.parametrize("technique", search_techniques())
 def test_search_on_resnet20_agrees_with_brute_force(kind, technique):
     step = 0.05 if kind == "expand" else 0.1  # coarse grids keep the brute force quick
     gap, rate, name = brute_force(kind, 20, technique, "cifar100", step)
@@ -123,7 +132,7 @@ def test_every_search_is_at_least_as_close_as_the_paper(dataset):
     rows = search_rows(dataset, 0.01, paper)
     assert len(rows) == 27
     assert {(r["kind"], r["depth"], r["technique"]) for r in rows} == {
-        (k, d, t) for k in SEARCH_KINDS for d in (20, 56, 110) for t in SEARCH_TECHNIQUES
+        (k, d, t) for k in SEARCH_KINDS for d in (20, 56, 110) for t in search_techniques()
     }
     with_paper = [r for r in rows if r["paper_model"]]
     assert len(with_paper) == 27  # Tables 5-12 name a network for every search

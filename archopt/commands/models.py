@@ -7,7 +7,9 @@ import json
 from dataclasses import asdict
 
 from archopt.catalog import CATALOG_COLUMNS, catalog_rows, rows_to_csv
+from archopt.commands import add_plugin_option
 from archopt.models import models_for_dataset
+from archopt.plugins import load_plugins
 
 DATASETS = ("cifar10", "cifar100", "maps")
 
@@ -16,6 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("models", help="list networks with params, MACs, technique")
     parser.add_argument("--dataset", default="cifar10", choices=DATASETS)
     parser.add_argument("--format", default="table", choices=("table", "csv", "json"))
+    add_plugin_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -31,6 +34,7 @@ def format_table(rows: list) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    load_plugins(args.plugin)
     rows = catalog_rows(models_for_dataset(args.dataset), args.dataset)
     if args.format == "csv":
         print(rows_to_csv(rows), end="")

@@ -3,69 +3,37 @@
 Follows the official junyanz/pytorch-CycleGAN-and-pix2pix defaults (ngf=ndf=64,
 BatchNorm, so convs have no bias except the outermost ConvTranspose2d and the
 discriminator's first and last convs; dropout 0.5 in the three innermost-but-one decoder
-blocks). Only the 8 encoder down-convolutions (4x4, stride 2) are replaced by a
-technique; decoder, norms and activations are unchanged.
+blocks). Only the 8 encoder down-convolutions (4x4, stride 2) are replaced, by a
+technique's ``encoder_conv`` hook; decoder, norms and activations are unchanged.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from archopt.models.layers import (
-    ChannelShift,
-    ChannelShuffle,
-    DepthwiseSeparableConv,
-    GroupedPointwiseConv,
-)
-
-ENCODER_VARIANTS = ("base", "dsc", "shift", "shuffle")
-SHUFFLE_GROUPS = 8
+from archopt.techniques import BASE, FAMILY_HOOKS, get_technique, technique_names
 
 
-class PatchSafeBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm that falls back to its running statistics when a training batch holds a
-    single value per channel (batch 1 at the UNet's 1x1 bottleneck), where batch
-    statistics are undefined and ``nn.BatchNorm2d`` raises."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.training and x.shape[0] * x.shape[2] * x.shape[3] == 1:
-            return F.batch_norm(
-                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
-            )
-        return super().forward(x)
+def plain_encoder_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """The base generator's 4x4 stride-2 down-convolution."""
+    return nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=False)
 
 
-def encoder_conv(variant: str, in_ch: int, out_ch: int, outermost: bool) -> nn.Module:
-    """A 4x4 stride-2 down-convolution, or its replacement by a technique."""
-    if variant == "base" or (variant == "shuffle" and outermost):
-        # Shuffle keeps the 3-channel input layer: 3 channels cannot be split into 8 groups.
-        return nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=False)
-    if variant == "dsc":
-        return DepthwiseSeparableConv(in_ch, out_ch, 4, 2, padding=1)
-    if variant == "shift":
-        mid = max(1, in_ch // 2)
-        return nn.Sequential(
-            nn.Conv2d(in_ch, mid, 1, bias=False),
-            nn.BatchNorm2d(mid),
-            nn.ReLU(inplace=True),
-            ChannelShift(mid),
-            nn.Conv2d(mid, out_ch, 1, 2, bias=False),
+def encoder_conv(variant: str, in_channels: int, out_channels: int, outermost: bool) -> nn.Module:
+    """A down-convolution, or its replacement by the technique ``variant``."""
+    if variant == BASE:
+        return plain_encoder_conv(in_channels, out_channels)
+    return get_technique(variant).encoder_conv(in_channels, out_channels, outermost)
+
+
+def check_variant(variant: str) -> None:
+    known = [BASE, *technique_names("pix2pix")]
+    if variant not in known:
+        raise ValueError(
+            f"Pix2Pix variant {variant!r} is not one of {known} "
+            f"(a technique applies to Pix2Pix by defining {FAMILY_HOOKS['pix2pix']})"
         )
-    # Shuffle (g=8), "candidate A" of param_counts.md: the only regular unit found that
-    # gives the paper's 35.60 M; its last 1x1 is ungrouped.
-    mid = in_ch // 2
-    return nn.Sequential(
-        GroupedPointwiseConv(in_ch, mid, SHUFFLE_GROUPS),
-        nn.BatchNorm2d(mid),
-        nn.ReLU(inplace=True),
-        ChannelShuffle(SHUFFLE_GROUPS),
-        nn.Conv2d(mid, mid, 4, 2, 1, groups=mid, bias=False),
-        PatchSafeBatchNorm2d(mid),
-        nn.Conv2d(mid, out_ch, 1, bias=False),
-        PatchSafeBatchNorm2d(out_ch),
-    )
 
 
 class UnetSkipBlock(nn.Module):
@@ -126,8 +94,7 @@ class UnetGenerator(nn.Module):
         use_dropout: bool = True,
     ) -> None:
         super().__init__()
-        if variant not in ENCODER_VARIANTS:
-            raise ValueError(f"Pix2Pix variant {variant!r} is not one of {ENCODER_VARIANTS}")
+        check_variant(variant)
         self.variant = variant
         block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, variant=variant)
         for _ in range(num_downs - 5):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import torch
 from torch import nn
@@ -23,6 +24,17 @@ def input_shape(dataset: str) -> tuple[int, int, int]:
 def count_params(model: nn.Module) -> int:
     """Number of parameters, as the dissertation counts them (buffers excluded)."""
     return sum(p.numel() for p in model.parameters())
+
+
+@cache
+def built_params(factory: Callable[..., nn.Module], *args: object) -> int:
+    """Parameters of ``factory(*args)``, built once on the meta device and memoized.
+
+    The key is the factory itself (a function, or a technique's bound hook), so a
+    technique registered again under the same name never reuses another's counts.
+    """
+    with torch.device("meta"):
+        return count_params(factory(*args))
 
 
 def _conv_macs(module: nn.Conv2d, inputs: tuple, output: torch.Tensor) -> int:
@@ -46,6 +58,12 @@ MAC_RULES: dict[type, Callable] = {
 }
 
 
+def mac_rule(cls: type) -> Callable | None:
+    """The MAC rule of a module class or of its nearest ancestor that has one: subclasses
+    such as ``GroupedPointwiseConv`` are convolutions too."""
+    return next((MAC_RULES[base] for base in cls.__mro__ if base in MAC_RULES), None)
+
+
 @dataclass(frozen=True)
 class ForwardProfile:
     macs: int  # multiply-accumulates of convolutions and linear layers
@@ -66,7 +84,7 @@ def profile_forward(build: Callable[[], nn.Module], shape: tuple[int, int, int])
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         nonlocal macs, floats
         floats += output.numel()
-        rule = MAC_RULES.get(type(module))
+        rule = mac_rule(type(module))
         if rule is not None:
             macs += rule(module, inputs, output)
 

@@ -1,12 +1,14 @@
 """Model names, aliases and construction.
 
-Canonical names are the dissertation's names lower-cased without the ``(g = N)`` suffix:
+Canonical names are the dissertation's names lower-cased without the ``(g = N)`` suffix;
+``T`` is any registered technique (``archopt.techniques``) with the family's hook:
 
-* ``squeezenet[-dsc|-shift|-shuffle]``
-* ``resnet{20,56,110}[-dsc|-shift|-shuffle]``; expanded ``resnet20-dsc-0.36`` (widths
-  ``int(c / 0.36)``); channel-reduced ``resnet20-2.5`` (widths ``int(c / 2.5)``);
-  bottleneck-reduced ``resnet20-2.4_block`` (bottleneck width ``int(out / 2.4)``)
-* ``pix2pix[-dsc|-shift|-shuffle]`` (the generator; maps only)
+* ``squeezenet[-T]``
+* ``resnet{20,56,110}[-T]``; expanded ``resnet20-dsc-0.36`` (widths ``int(c / 0.36)``,
+  rounded down to the technique's ``width_multiple``); channel-reduced ``resnet20-2.5``
+  (widths ``int(c / 2.5)``); bottleneck-reduced ``resnet20-2.4_block`` (bottleneck width
+  ``int(out / 2.4)``)
+* ``pix2pix[-T]`` (the generator; maps only)
 
 The rate grammar accepts any positive rate, so searched widths are buildable by name.
 """
@@ -21,8 +23,9 @@ from torch import nn
 from archopt.models.pix2pix import UnetGenerator
 from archopt.models.resnet import BLOCKS_PER_STAGE, CifarResNet, ResNetSpec, scaled_widths
 from archopt.models.squeezenet import CifarSqueezeNet
+from archopt.techniques import BASE, FAMILY_HOOKS, get_technique, technique_names
 
-TECHNIQUES = ("base", "dsc", "shift", "shuffle")
+FAMILIES = tuple(FAMILY_HOOKS)
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100}
 GAN_DATASETS = ("maps",)
 RESNET_DEPTHS = tuple(BLOCKS_PER_STAGE)
@@ -54,12 +57,15 @@ PAPER_SCALED_MODELS = {
 
 _SUFFIX_GROUPS = re.compile(r"\s*\(\s*g\s*=\s*\d+\s*\)\s*$")
 _RATE = r"(\d+(?:\.\d+)?)"
+# Any technique-shaped word: whether it is registered (and has the family's hook) is
+# checked after the match, so an unknown technique gets its own message.
+_TECHNIQUE = r"([a-z][a-z0-9_]*)"
 _PATTERNS = (
-    ("squeezenet", re.compile(r"^squeezenet(?:-(dsc|shift|shuffle))?$")),
-    ("pix2pix", re.compile(r"^pix2pix(?:-(dsc|shift|shuffle))?$")),
+    ("squeezenet", re.compile(rf"^squeezenet(?:-{_TECHNIQUE})?$")),
+    ("pix2pix", re.compile(rf"^pix2pix(?:-{_TECHNIQUE})?$")),
     ("resnet_block", re.compile(rf"^resnet(\d+)-{_RATE}_block$")),
     ("resnet_reduced", re.compile(rf"^resnet(\d+)-{_RATE}$")),
-    ("resnet", re.compile(rf"^resnet(\d+)(?:-(dsc|shift|shuffle))?(?:-{_RATE})?$")),
+    ("resnet", re.compile(rf"^resnet(\d+)(?:-{_TECHNIQUE})?(?:-{_RATE})?$")),
 )
 
 
@@ -69,7 +75,7 @@ class ModelInfo:
 
     name: str  # canonical
     family: str  # squeezenet | resnet | pix2pix
-    technique: str  # base | dsc | shift | shuffle
+    technique: str  # base, or a registered technique's name
     scaling: str = "none"  # none | expand | reduce_channels | reduce_block
     factor: float | None = None  # the rate in the name
     depth: int | None = None
@@ -118,27 +124,47 @@ def _depth(text: str, original: str) -> int:
     return depth
 
 
+def _technique(text: str | None, family: str, original: str) -> str:
+    """The technique of a name, checked against the registry and the family's hook."""
+    if text is None:
+        return BASE
+    if text not in technique_names():
+        raise ValueError(
+            f"model name {original!r}: unknown technique {text!r}; registered techniques "
+            f"are {', '.join(technique_names())} (see `archopt models`)"
+        )
+    if not get_technique(text).applies_to(family):
+        raise ValueError(
+            f"model name {original!r}: technique {text!r} does not apply to {family} "
+            f"(it defines no {FAMILY_HOOKS[family]} hook)"
+        )
+    return text
+
+
+def _with_technique(family: str, technique: str) -> str:
+    return family if technique == BASE else f"{family}-{technique}"
+
+
 def _info_from_match(kind: str, match: re.Match, original: str) -> ModelInfo:
     if kind in ("squeezenet", "pix2pix"):
-        technique = match.group(1) or "base"
-        name = kind if technique == "base" else f"{kind}-{technique}"
-        return ModelInfo(name, kind, technique)
+        technique = _technique(match.group(1), kind, original)
+        return ModelInfo(_with_technique(kind, technique), kind, technique)
     depth = _depth(match.group(1), original)
     if kind == "resnet_block":
         rate = _rate(match.group(2), original)
         return ModelInfo(
-            f"resnet{depth}-{format_rate(rate)}_block", "resnet", "base", "reduce_block", rate, depth
+            f"resnet{depth}-{format_rate(rate)}_block", "resnet", BASE, "reduce_block", rate, depth
         )
     if kind == "resnet_reduced":
         rate = _rate(match.group(2), original)
         return ModelInfo(
-            f"resnet{depth}-{format_rate(rate)}", "resnet", "base", "reduce_channels", rate, depth
+            f"resnet{depth}-{format_rate(rate)}", "resnet", BASE, "reduce_channels", rate, depth
         )
-    technique = match.group(2) or "base"
-    name = f"resnet{depth}" + ("" if technique == "base" else f"-{technique}")
+    technique = _technique(match.group(2), "resnet", original)
+    name = _with_technique(f"resnet{depth}", technique)
     if match.group(3) is None:
         return ModelInfo(name, "resnet", technique, depth=depth)
-    if technique == "base":
+    if technique == BASE:
         raise ValueError(f"model name {original!r}: a plain ResNet takes 'resnet{depth}-RATE'")
     rate = _rate(match.group(3), original)
     return ModelInfo(f"{name}-{format_rate(rate)}", "resnet", technique, "expand", rate, depth)
@@ -146,7 +172,7 @@ def _info_from_match(kind: str, match: re.Match, original: str) -> ModelInfo:
 
 def resnet_spec(info: ModelInfo) -> ResNetSpec:
     """The ResNet structure a parsed name stands for."""
-    body = "basic" if info.technique == "base" else info.technique
+    body = "basic" if info.technique == BASE else info.technique
     if info.scaling == "reduce_block":
         return ResNetSpec(info.depth, "bottleneck", mid_rate=info.factor)
     if info.scaling in ("expand", "reduce_channels"):
@@ -179,13 +205,17 @@ def get_model(name: str, dataset: str = "cifar10") -> nn.Module:
     return model
 
 
+def family_models(family: str) -> list[str]:
+    """The base network(s) of ``family`` and their versions by every technique with the
+    family's hook, in registration order."""
+    techniques = [BASE, *technique_names(family)]
+    prefixes = [f"resnet{depth}" for depth in RESNET_DEPTHS] if family == "resnet" else [family]
+    return [_with_technique(prefix, t) for prefix in prefixes for t in techniques]
+
+
 def base_models() -> list[str]:
     """Every family x technique without width scaling, in study order."""
-    names = [f"squeezenet{'' if t == 'base' else '-' + t}" for t in TECHNIQUES]
-    for depth in RESNET_DEPTHS:
-        names += [f"resnet{depth}{'' if t == 'base' else '-' + t}" for t in TECHNIQUES]
-    names += [f"pix2pix{'' if t == 'base' else '-' + t}" for t in TECHNIQUES]
-    return names
+    return [name for family in FAMILIES for name in family_models(family)]
 
 
 def list_models() -> list[str]:

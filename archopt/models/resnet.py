@@ -5,33 +5,30 @@ at widths (w1, w2, w3) = (16, 32, 64) scaled by a rate, stride 2 at the first bl
 stages 2 and 3, global average pool, ``Linear(w3, classes)``. Every block computes
 ``relu(body(x) + shortcut(x))``; the first block of *every* stage (stage 1 included)
 has a 1x1 conv + BN projection shortcut, which is what the paper's totals require.
-Only the body differs between techniques; the bodies reuse the shared layers.
+Only the body differs between techniques: a technique's ``resnet_body`` hook builds it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from torch import Tensor, nn
 
-from archopt.models.layers import (
-    ChannelShift,
-    ChannelShuffle,
-    DepthwiseSeparableConv,
-    GroupedPointwiseConv,
-)
+from archopt.models.profile import built_params
+from archopt.techniques import BASE, FAMILY_HOOKS, get_technique, technique_names
 
 BASE_WIDTHS = (16, 32, 64)
 BLOCKS_PER_STAGE = {20: 3, 56: 9, 110: 18}
-SHUFFLE_GROUPS = 2
-BODIES = ("basic", "dsc", "shift", "shuffle", "bottleneck")
+FAMILY_BODIES = ("basic", "bottleneck")  # the family's own; techniques bring the others
 
 
 def scaled_widths(rate: float, technique: str) -> tuple[int, int, int]:
-    """Stage widths for a width rate: ``int(c / rate)`` (Shuffle: down to a multiple of g)."""
-    if technique == "shuffle":
-        return tuple(int(c / rate // SHUFFLE_GROUPS * SHUFFLE_GROUPS) for c in BASE_WIDTHS)
-    return tuple(int(c / rate) for c in BASE_WIDTHS)
+    """Stage widths for a width rate: ``int(c / rate)``, rounded down to a multiple of the
+    technique's ``width_multiple`` (Shuffle: 2, so its groups divide every width)."""
+    multiple = 1 if technique == BASE else get_technique(technique).width_multiple
+    return tuple(int(c / rate // multiple * multiple) for c in BASE_WIDTHS)
 
 
 def bottleneck_width(out_planes: int, rate: float) -> int:
@@ -43,7 +40,7 @@ def conv_bn(conv: nn.Module, channels: int) -> list[nn.Module]:
     return [conv, nn.BatchNorm2d(channels)]
 
 
-def basic_body(in_planes: int, out_planes: int, stride: int, **_: object) -> nn.Sequential:
+def basic_body(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
         *conv_bn(nn.Conv2d(in_planes, out_planes, 3, stride, 1, bias=False), out_planes),
         nn.ReLU(inplace=True),
@@ -51,44 +48,7 @@ def basic_body(in_planes: int, out_planes: int, stride: int, **_: object) -> nn.
     )
 
 
-def dsc_body(in_planes: int, out_planes: int, stride: int, **_: object) -> nn.Sequential:
-    return nn.Sequential(
-        *conv_bn(DepthwiseSeparableConv(in_planes, out_planes, 3, stride), out_planes),
-        nn.ReLU(inplace=True),
-        *conv_bn(DepthwiseSeparableConv(out_planes, out_planes, 3, 1), out_planes),
-    )
-
-
-def shift_body(in_planes: int, out_planes: int, stride: int, **_: object) -> nn.Sequential:
-    # Stride on the second 1x1 so the shift mixes space before downsampling (ShiftNet CSC).
-    return nn.Sequential(
-        *conv_bn(nn.Conv2d(in_planes, out_planes, 1, bias=False), out_planes),
-        nn.ReLU(inplace=True),
-        ChannelShift(out_planes),
-        *conv_bn(nn.Conv2d(out_planes, out_planes, 1, stride, bias=False), out_planes),
-    )
-
-
-def shuffle_body(in_planes: int, out_planes: int, stride: int, **_: object) -> nn.Sequential:
-    # The literal 16 reproduces the paper's counts: its first 1x1 is ungrouped whenever the
-    # block input has 16 channels (kuangliu's ``g = 1 if in_planes == 24`` idiom).
-    first_groups = 1 if in_planes == 16 else SHUFFLE_GROUPS
-    return nn.Sequential(
-        *conv_bn(GroupedPointwiseConv(in_planes, out_planes, first_groups), out_planes),
-        nn.ReLU(inplace=True),
-        ChannelShuffle(first_groups),
-        *conv_bn(
-            nn.Conv2d(out_planes, out_planes, 3, stride, 1, groups=out_planes, bias=False),
-            out_planes,
-        ),
-        *conv_bn(GroupedPointwiseConv(out_planes, out_planes, SHUFFLE_GROUPS), out_planes),
-    )
-
-
-def bottleneck_body(
-    in_planes: int, out_planes: int, stride: int, mid_rate: float = 1.0, **_: object
-) -> nn.Sequential:
-    mid = bottleneck_width(out_planes, mid_rate)
+def bottleneck_body(in_planes: int, out_planes: int, stride: int, mid: int) -> nn.Sequential:
     return nn.Sequential(
         *conv_bn(nn.Conv2d(in_planes, mid, 1, bias=False), mid),
         nn.ReLU(inplace=True),
@@ -98,13 +58,13 @@ def bottleneck_body(
     )
 
 
-BODY_FACTORIES = {
-    "basic": basic_body,
-    "dsc": dsc_body,
-    "shift": shift_body,
-    "shuffle": shuffle_body,
-    "bottleneck": bottleneck_body,
-}
+def stem(width: int) -> nn.Sequential:
+    return nn.Sequential(*conv_bn(nn.Conv2d(3, width, 3, 1, 1, bias=False), width), nn.ReLU(inplace=True))
+
+
+def projection(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
+    """The 1x1 conv + BN shortcut of a stage's first block."""
+    return nn.Sequential(*conv_bn(nn.Conv2d(in_planes, out_planes, 1, stride, bias=False), out_planes))
 
 
 class ResidualBlock(nn.Module):
@@ -122,6 +82,8 @@ class ResidualBlock(nn.Module):
 
 @dataclass(frozen=True)
 class ResNetSpec:
+    """``body``: ``basic``, ``bottleneck`` or a technique with a ``resnet_body`` hook."""
+
     depth: int
     body: str = "basic"
     widths: tuple[int, int, int] = BASE_WIDTHS
@@ -132,40 +94,87 @@ class ResNetSpec:
             raise ValueError(
                 f"ResNet depth {self.depth} is not one of {sorted(BLOCKS_PER_STAGE)}"
             )
-        if self.body not in BODY_FACTORIES:
-            raise ValueError(f"ResNet body {self.body!r} is not one of {BODIES}")
+        known = (*FAMILY_BODIES, *technique_names("resnet"))
+        if self.body not in known:
+            raise ValueError(
+                f"ResNet body {self.body!r} is not one of {known} (a technique applies to "
+                f"ResNets by defining {FAMILY_HOOKS['resnet']})"
+            )
         if min(self.widths) < 1:
             raise ValueError(f"ResNet widths {self.widths} must all be >= 1")
+
+
+class BlockPlan(NamedTuple):
+    """One residual block: its channels, stride, and whether it has a projection shortcut."""
+
+    in_planes: int
+    out_planes: int
+    stride: int
+    projection: bool
+
+
+def block_plans(spec: ResNetSpec) -> Iterator[tuple[BlockPlan, int]]:
+    """The blocks of ``spec`` in order, each with how often it repeats in a row: per
+    stage the first block (projection; stride 2 in stages 2 and 3), then the others."""
+    in_planes = spec.widths[0]
+    repeats = BLOCKS_PER_STAGE[spec.depth] - 1
+    for stage, out_planes in enumerate(spec.widths):
+        yield BlockPlan(in_planes, out_planes, 2 if stage > 0 else 1, projection=True), 1
+        yield BlockPlan(out_planes, out_planes, 1, projection=False), repeats
+        in_planes = out_planes
+
+
+def body_call(spec: ResNetSpec, plan: BlockPlan) -> tuple[Callable[..., nn.Module], tuple]:
+    """The factory and arguments that build the body of one block."""
+    args = (plan.in_planes, plan.out_planes, plan.stride)
+    if spec.body == "basic":
+        return basic_body, args
+    if spec.body == "bottleneck":
+        return bottleneck_body, (*args, bottleneck_width(plan.out_planes, spec.mid_rate))
+    return get_technique(spec.body).resnet_body, args
 
 
 class CifarResNet(nn.Module):
     def __init__(self, spec: ResNetSpec, num_classes: int = 10) -> None:
         super().__init__()
         self.spec = spec
-        w1 = spec.widths[0]
-        self.stem = nn.Sequential(
-            *conv_bn(nn.Conv2d(3, w1, 3, 1, 1, bias=False), w1), nn.ReLU(inplace=True)
+        self.stem = stem(spec.widths[0])
+        blocks = [self.block(spec, plan) for plan, repeats in block_plans(spec) for _ in range(repeats)]
+        per_stage = BLOCKS_PER_STAGE[spec.depth]
+        self.stages = nn.Sequential(
+            *(nn.Sequential(*blocks[i : i + per_stage]) for i in range(0, len(blocks), per_stage))
         )
-        make_body = BODY_FACTORIES[spec.body]
-        stages = []
-        in_planes = w1
-        for stage, out_planes in enumerate(spec.widths):
-            blocks = []
-            for index in range(BLOCKS_PER_STAGE[spec.depth]):
-                stride = 2 if stage > 0 and index == 0 else 1
-                shortcut = None
-                if index == 0:
-                    shortcut = nn.Sequential(
-                        *conv_bn(nn.Conv2d(in_planes, out_planes, 1, stride, bias=False), out_planes)
-                    )
-                body = make_body(in_planes, out_planes, stride, mid_rate=spec.mid_rate)
-                blocks.append(ResidualBlock(body, shortcut))
-                in_planes = out_planes
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(in_planes, num_classes)
+        self.classifier = nn.Linear(spec.widths[-1], num_classes)
+
+    @staticmethod
+    def block(spec: ResNetSpec, plan: BlockPlan) -> ResidualBlock:
+        factory, args = body_call(spec, plan)
+        shortcut = projection(plan.in_planes, plan.out_planes, plan.stride) if plan.projection else None
+        return ResidualBlock(factory(*args), shortcut)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.stages(self.stem(x))
         return self.classifier(self.pool(x).flatten(1))
+
+
+def param_parts(spec: ResNetSpec, num_classes: int) -> Iterator[int]:
+    """Parameter counts of the parts of ``CifarResNet(spec, num_classes)``; they sum to its
+    total. Widest stage first and lazy, so a caller can stop once a bound is passed.
+
+    Each distinct part (a body of given channels and stride, a shortcut, the stem, the
+    classifier) is built once on the meta device and counted, then memoized: a search
+    over thousands of candidate widths stays fast and no formula can drift from the layers.
+    """
+    for plan, repeats in reversed(list(block_plans(spec))):
+        factory, args = body_call(spec, plan)
+        yield repeats * built_params(factory, *args)
+        if plan.projection:
+            yield built_params(projection, plan.in_planes, plan.out_planes, plan.stride)
+    yield built_params(stem, spec.widths[0])
+    yield built_params(nn.Linear, spec.widths[-1], num_classes)
+
+
+def spec_params(spec: ResNetSpec, num_classes: int) -> int:
+    """Parameters of ``CifarResNet(spec, num_classes)`` without building it whole."""
+    return sum(param_parts(spec, num_classes))

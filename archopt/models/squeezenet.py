@@ -1,4 +1,4 @@
-"""SqueezeNet adapted to 32x32 CIFAR images, with fire-module variants.
+"""SqueezeNet adapted to 32x32 CIFAR images; techniques replace whole fire modules.
 
 Adaptations (STUDY.md): 3x3 stride-1 stem, 2x2 max-pools, BatchNorm after every fire
 conv, no dropout; classifier = 1x1 conv to the classes + BN, then global average pool.
@@ -12,12 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from archopt.models.layers import (
-    ChannelShift,
-    ChannelShuffle,
-    DepthwiseSeparableConv,
-    GroupedPointwiseConv,
-)
+from archopt.models.layers import GroupedPointwiseConv
+from archopt.techniques import BASE, FAMILY_HOOKS, get_technique, technique_names
 
 # (in, squeeze, expand1x1, expand3x3) for fire2..fire9; a 2x2 max-pool follows fire4 and fire8.
 FIRES = (
@@ -31,52 +27,63 @@ FIRES = (
     (512, 64, 256, 256),
 )
 POOL_AFTER = {2, 6}  # indices into FIRES: after fire4 and fire8
-SHUFFLE_GROUPS = 2
-FIRE_VARIANTS = ("base", "dsc", "shift", "shuffle")
 
 
 def conv_bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
     return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
 
 
-def expand3x3_branch(variant: str, squeeze: int, out: int) -> nn.Sequential:
-    if variant == "base":
-        return conv_bn_relu(nn.Conv2d(squeeze, out, 3, padding=1), out)
-    if variant == "dsc":
-        return conv_bn_relu(DepthwiseSeparableConv(squeeze, out, 3), out)
-    if variant == "shift":
-        return conv_bn_relu(nn.Sequential(ChannelShift(squeeze), nn.Conv2d(squeeze, out, 1)), out)
-    # shuffle: channel shuffle, then a 3x3 conv with one group per squeezed channel.
-    return conv_bn_relu(
-        nn.Sequential(
-            ChannelShuffle(SHUFFLE_GROUPS),
-            nn.Conv2d(squeeze, out, 3, padding=1, groups=squeeze),
-        ),
-        out,
-    )
-
-
 class Fire(nn.Module):
-    def __init__(self, in_planes: int, squeeze: int, e1: int, e3: int, variant: str) -> None:
+    """Squeeze, then the two expand branches concatenated along the channels."""
+
+    def __init__(self, squeeze: nn.Module, expand1x1: nn.Module, expand3x3: nn.Module) -> None:
         super().__init__()
-        # Same idiom as the ResNet unit: the first fire (96 inputs) stays ungrouped.
-        groups = SHUFFLE_GROUPS if variant == "shuffle" and in_planes != 96 else 1
-        self.squeeze = conv_bn_relu(
-            GroupedPointwiseConv(in_planes, squeeze, groups, bias=True), squeeze
-        )
-        self.expand1x1 = conv_bn_relu(GroupedPointwiseConv(squeeze, e1, groups, bias=True), e1)
-        self.expand3x3 = expand3x3_branch(variant, squeeze, e3)
+        self.squeeze = squeeze
+        self.expand1x1 = expand1x1
+        self.expand3x3 = expand3x3
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.squeeze(x)
         return torch.cat([self.expand1x1(x), self.expand3x3(x)], dim=1)
 
 
+def fire_module(
+    in_planes: int, squeeze: int, expand1x1: int, expand3x3: int, conv3x3: nn.Module,
+    groups: int = 1,
+) -> Fire:
+    """A fire module whose 3x3 expand conv is ``conv3x3`` (squeeze -> expand3x3 channels).
+
+    Squeeze and expand1x1 are 1x1 convs with ``groups`` groups; every conv keeps its bias
+    and is followed by BN + ReLU. Techniques build their fire hooks from this.
+    """
+    return Fire(
+        conv_bn_relu(GroupedPointwiseConv(in_planes, squeeze, groups, bias=True), squeeze),
+        conv_bn_relu(GroupedPointwiseConv(squeeze, expand1x1, groups, bias=True), expand1x1),
+        conv_bn_relu(conv3x3, expand3x3),
+    )
+
+
+def make_fire(variant: str, in_planes: int, squeeze: int, expand1x1: int, expand3x3: int) -> nn.Module:
+    """The base fire module, or the technique ``variant``'s."""
+    if variant == BASE:
+        conv3x3 = nn.Conv2d(squeeze, expand3x3, 3, padding=1)
+        return fire_module(in_planes, squeeze, expand1x1, expand3x3, conv3x3)
+    return get_technique(variant).fire(in_planes, squeeze, expand1x1, expand3x3)
+
+
+def check_variant(variant: str) -> None:
+    known = [BASE, *technique_names("squeezenet")]
+    if variant not in known:
+        raise ValueError(
+            f"SqueezeNet variant {variant!r} is not one of {known} "
+            f"(a technique applies to SqueezeNet by defining {FAMILY_HOOKS['squeezenet']})"
+        )
+
+
 class CifarSqueezeNet(nn.Module):
     def __init__(self, variant: str = "base", num_classes: int = 10) -> None:
         super().__init__()
-        if variant not in FIRE_VARIANTS:
-            raise ValueError(f"SqueezeNet variant {variant!r} is not one of {FIRE_VARIANTS}")
+        check_variant(variant)
         self.variant = variant
         layers: list[nn.Module] = [
             nn.Conv2d(3, 96, 3, padding=1),
@@ -84,7 +91,7 @@ class CifarSqueezeNet(nn.Module):
             nn.MaxPool2d(2),
         ]
         for index, (in_planes, squeeze, e1, e3) in enumerate(FIRES):
-            layers.append(Fire(in_planes, squeeze, e1, e3, variant))
+            layers.append(make_fire(variant, in_planes, squeeze, e1, e3))
             if index in POOL_AFTER:
                 layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)

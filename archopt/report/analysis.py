@@ -7,8 +7,9 @@ figures all share:
   one group per family and depth (``squeezenet``, ``resnet20``, ...).
 * ``expanded`` (Tables 5-6): each base ResNet next to its optimized versions widened to
   the base's parameter count; one group per depth.
-* ``reduced_dsc`` / ``reduced_shift`` / ``reduced_shuffle`` (Tables 7-12): each optimized
-  ResNet next to the base ResNet shrunk to its size (fewer channels, or bottlenecks).
+* ``reduced_dsc`` / ``reduced_shift`` / ``reduced_shuffle`` (Tables 7-12), one per
+  registered technique with a ResNet hook: each optimized ResNet next to the base ResNet
+  shrunk to its size (fewer channels, or bottlenecks).
 
 A group has an ``anchor`` (the network the others are compared with) and slots named
 by ``role``: the technique in ``direct``/``expanded``, the scaling in ``reduced_*``.
@@ -22,20 +23,56 @@ from dataclasses import dataclass
 import pandas as pd
 
 from archopt.report.table import PRIMARY_ACCURACY
+from archopt.techniques import BASE, BASE_COLOR, BASE_LABEL, get_technique, technique_names
 
-TECHNIQUE_ORDER = ("base", "dsc", "shift", "shuffle")
-TECHNIQUE_LABELS = {"base": "Base", "dsc": "DSC", "shift": "Shift", "shuffle": "Shuffle"}
 REDUCED_ROLES = ("none", "reduce_channels", "reduce_block")
-SCENARIOS = ("direct", "expanded", "reduced_dsc", "reduced_shift", "reduced_shuffle")
 SCENARIO_TITLES = {
     "direct": "Direct application (paper Tables 1-4)",
     "expanded": "Optimized nets expanded to the base's size (paper Tables 5-6)",
-    "reduced_dsc": "Base nets reduced to the DSC net's size (paper Tables 7-8)",
-    "reduced_shift": "Base nets reduced to the Shift net's size (paper Tables 9-10)",
-    "reduced_shuffle": "Base nets reduced to the Shuffle net's size (paper Tables 11-12)",
 }
-ROLE_LABELS = {**TECHNIQUE_LABELS, "none": "optimized net", "reduce_channels": "fewer channels",
-               "reduce_block": "bottleneck blocks"}
+SCALING_ROLE_LABELS = {"none": "optimized net", "reduce_channels": "fewer channels",
+                       "reduce_block": "bottleneck blocks"}
+
+
+# Techniques come from the registry on every call, so a plugin registered after this
+# module was imported still gets its place, label and colour.
+def technique_order() -> tuple[str, ...]:
+    """``base`` then every registered technique, in registration order."""
+    return (BASE, *technique_names())
+
+
+def technique_label(technique: str) -> str:
+    """The technique's label; a technique no longer registered shows its name."""
+    if technique == BASE:
+        return BASE_LABEL
+    return get_technique(technique).label if technique in technique_names() else technique
+
+
+def technique_color(technique: str) -> str:
+    if technique == BASE:
+        return BASE_COLOR
+    return get_technique(technique).color if technique in technique_names() else "black"
+
+
+def scenarios() -> tuple[str, ...]:
+    """direct, expanded, then one reduced scenario per technique the search covers."""
+    return ("direct", "expanded", *(f"reduced_{t}" for t in technique_names("resnet")))
+
+
+def scenario_title(scenario: str) -> str:
+    if scenario in SCENARIO_TITLES:
+        return SCENARIO_TITLES[scenario]
+    technique = scenario.removeprefix("reduced_")
+    title = f"Base nets reduced to the {technique_label(technique)} net's size"
+    tables = get_technique(technique).paper_tables if technique in technique_names() else ()
+    if tables:
+        title += f" (paper Tables {min(tables)}-{max(tables)})"
+    return title
+
+
+def role_label(role: str) -> str:
+    """A table slot's label: a technique's, or the scaling of a reduced net."""
+    return SCALING_ROLE_LABELS.get(role) or technique_label(role)
 
 
 @dataclass(frozen=True)
@@ -141,7 +178,7 @@ def direct_groups(models: pd.DataFrame) -> list[Group]:
     groups: dict[str, dict[str, str]] = {}
     for _, model in plain.iterrows():
         groups.setdefault(_family_key(model), {})[model["technique"]] = model["model"]
-    return [Group("direct", name, "base", _ordered(slots, TECHNIQUE_ORDER))
+    return [Group("direct", name, "base", _ordered(slots, technique_order()))
             for name, slots in groups.items()]
 
 
@@ -152,7 +189,7 @@ def expanded_groups(models: pd.DataFrame) -> list[Group]:
         slots = {"base": f"resnet{depth}"} if f"resnet{depth}" in set(models["model"]) else {}
         for _, model in expanded[expanded["depth"] == depth].iterrows():
             slots.setdefault(model["technique"], model["model"])
-        groups.append(Group("expanded", f"resnet{depth}", "base", _ordered(slots, TECHNIQUE_ORDER)))
+        groups.append(Group("expanded", f"resnet{depth}", "base", _ordered(slots, technique_order())))
     return groups
 
 
@@ -185,7 +222,7 @@ def scenario_groups(models: pd.DataFrame, scenario: str) -> list[Group]:
         return expanded_groups(models)
     if scenario.startswith("reduced_"):
         return reduced_groups(models, scenario.removeprefix("reduced_"))
-    raise ValueError(f"unknown scenario {scenario!r}: expected one of {SCENARIOS}")
+    raise ValueError(f"unknown scenario {scenario!r}: expected one of {scenarios()}")
 
 
 def latency_pairs(table: pd.DataFrame, source: str, dataset: str | None = None

@@ -22,17 +22,17 @@ from matplotlib.image import imread
 from matplotlib.lines import Line2D
 
 from archopt.report.analysis import (
-    SCENARIOS,
-    TECHNIQUE_LABELS,
-    TECHNIQUE_ORDER,
     Lookup,
     models_of,
     scenario_groups,
+    scenarios,
+    technique_color,
+    technique_label,
+    technique_order,
 )
 from archopt.report.table import ARCHOPT, PAPER, PRIMARY_ACCURACY
 from archopt.report.tables import ACCURACY_LABELS, DEVICE_LABELS, archopt_runtimes, paired_slots
 
-COLORS = {"base": "#6b6b6b", "dsc": "#1f77b4", "shift": "#ff7f0e", "shuffle": "#2ca02c"}
 SCALING_MARKERS = {"none": "o", "expand": "^", "reduce_channels": "v", "reduce_block": "s"}
 SCALING_LABELS = {"none": "as designed", "expand": "expanded", "reduce_channels": "fewer channels",
                   "reduce_block": "bottleneck blocks"}
@@ -40,6 +40,7 @@ RUNTIME_SHADES = ("#4c72b0", "#dd8452", "#55a868", "#c44e52")
 PAPER_STYLE = {"marker": "D", "markerfacecolor": "none", "markeredgecolor": "black",
                "linestyle": "none", "markersize": 6}
 DPI = 100
+SLOT_SPAN = 0.72  # share of a network group's x-range its technique markers spread over
 
 
 def figure_png(figure: Figure) -> bytes:
@@ -82,11 +83,23 @@ def _grid(rows: int, cols: int, width: float, row_height: float) -> tuple[Figure
     return figure, axes
 
 
+def slot_offset(role: str, order: Sequence[str]) -> float:
+    """x offset of a technique's marker inside its group, centred, for any number of them."""
+    spacing = min(0.18, SLOT_SPAN / len(order))
+    return (order.index(role) - (len(order) - 1) / 2) * spacing
+
+
+def technique_handles(order: Sequence[str]) -> list[Line2D]:
+    return [Line2D([], [], marker="o", linestyle="none", color=technique_color(t),
+                   label=technique_label(t)) for t in order]
+
+
 def accuracy_figure(table: pd.DataFrame) -> Figure:
     """Test accuracy of each base network and its DSC/Shift/Shuffle versions (95% CI)."""
     datasets = classification_datasets(table)
     figure, axes = _grid(len(datasets), 1, 10, 3.6)
     lookup = Lookup(table)
+    order = technique_order()
     if not datasets:
         say_not_measured(axes[0, 0], "no classification results")
     for ax, dataset in zip(axes[:, 0], datasets):
@@ -94,12 +107,12 @@ def accuracy_figure(table: pd.DataFrame) -> Figure:
         groups = list(dict.fromkeys(group for group, *_ in slots))
         metric = PRIMARY_ACCURACY[dataset]
         for group, role, ours, theirs in slots:
-            x = groups.index(group) + (TECHNIQUE_ORDER.index(role) - 1.5) * 0.18
+            x = groups.index(group) + slot_offset(role, order)
             m = lookup.get(ARCHOPT, dataset, ours, metric)
             if m is not None:
                 low, high = m.interval
                 ax.errorbar(x, m.value, yerr=[[m.value - low], [high - m.value]], fmt="o",
-                            color=COLORS[role], capsize=3)
+                            color=technique_color(role), capsize=3)
             p = lookup.get(PAPER, dataset, theirs, metric)
             if p is not None:
                 ax.plot(x, p.value, **PAPER_STYLE)
@@ -108,8 +121,7 @@ def accuracy_figure(table: pd.DataFrame) -> Figure:
         ax.set_ylabel(f"test {ACCURACY_LABELS[metric]}")
         ax.set_title(f"{dataset}: accuracy per network and technique (bars: 95% CI)")
         ax.grid(axis="y", alpha=0.3)
-    handles = [Line2D([], [], marker="o", linestyle="none", color=COLORS[t],
-                      label=TECHNIQUE_LABELS[t]) for t in TECHNIQUE_ORDER]
+    handles = technique_handles(order)
     handles.append(Line2D([], [], label="paper", **PAPER_STYLE))
     figure.legend(handles=handles, loc="outside right upper")
     return figure
@@ -118,7 +130,7 @@ def accuracy_figure(table: pd.DataFrame) -> Figure:
 def paper_twins(table: pd.DataFrame, dataset: str) -> dict[str, str]:
     """archopt model -> the paper's network in the same table slot."""
     twins = {}
-    for scenario in SCENARIOS:
+    for scenario in scenarios():
         for _, _, ours, theirs in paired_slots(table, dataset, scenario):
             if ours and theirs:
                 twins.setdefault(ours, theirs)
@@ -199,7 +211,7 @@ def _scatter_models(ax: Axes, lookup: Lookup, models: pd.DataFrame, dataset: str
         if x is None or y is None:
             continue
         ax.plot(x, y.value, marker=SCALING_MARKERS.get(model.scaling, "o"),
-                color=COLORS.get(model.technique, "black"), linestyle="none", markersize=7)
+                color=technique_color(model.technique), linestyle="none", markersize=7)
         points.append({"model": model.model, "x": x, "y": y.value})
     return pd.DataFrame(points, columns=["model", "x", "y"])
 
@@ -216,8 +228,7 @@ def _draw_front(ax: Axes, points: pd.DataFrame) -> None:
 
 
 def _scatter_legend(figure: Figure) -> None:
-    handles = [Line2D([], [], marker="o", linestyle="none", color=COLORS[t],
-                      label=TECHNIQUE_LABELS[t]) for t in TECHNIQUE_ORDER]
+    handles = technique_handles(technique_order())
     handles += [Line2D([], [], marker=SCALING_MARKERS[s], linestyle="none", color="black",
                        markerfacecolor="white", label=SCALING_LABELS[s]) for s in SCALING_MARKERS]
     handles += [Line2D([], [], color="black", alpha=0.6, label="Pareto front (archopt)"),
@@ -308,7 +319,7 @@ def latency_ratio_figure(table: pd.DataFrame, devices: Sequence[str] = ("cpu", "
     figure, axes = _grid(1, len(measured), 6 * max(len(measured), 1), 4.2)
     if not measured:
         say_not_measured(axes[0, 0], "latency not measured")
-    techniques = TECHNIQUE_ORDER[1:]
+    techniques = technique_order()[1:]
     for ax, device in zip(axes[0], measured):
         runtimes = list(dict.fromkeys(r for d in datasets for v, r in archopt_runtimes(table, d)
                                       if v == device))
@@ -328,7 +339,7 @@ def latency_ratio_figure(table: pd.DataFrame, devices: Sequence[str] = ("cpu", "
         if points:
             ax.plot(*zip(*points), label=paper_label(device), **PAPER_STYLE)
         ax.axhline(1.0, color="black", linewidth=1)
-        ax.set_xticks(range(len(techniques)), [TECHNIQUE_LABELS[t] for t in techniques])
+        ax.set_xticks(range(len(techniques)), [technique_label(t) for t in techniques])
         ax.set_ylabel("latency / base latency")
         ax.set_title(f"{DEVICE_LABELS.get(device, device)}: geometric mean over networks "
                      "(dots: each network)", fontsize=10)

@@ -25,14 +25,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
 from archopt.report.analysis import (
-    TECHNIQUE_LABELS,
-    TECHNIQUE_ORDER,
     Lookup,
     compare_latency,
     datasets_of,
     latency_pairs,
     models_of,
     scenario_groups,
+    technique_label,
+    technique_order,
 )
 from archopt.report.findings import DEFAULT_TOLERANCE
 from archopt.report.table import ARCHOPT
@@ -69,7 +69,7 @@ class Profile:
 
     @property
     def label(self) -> str:
-        return TECHNIQUE_LABELS[self.technique]
+        return technique_label(self.technique)
 
     def latency_text(self) -> str:
         return (f"{self.label} x{self.latency_ratio:.2f} base latency (faster in "
@@ -185,7 +185,7 @@ def flowchart_leaves(table: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
                      source: str = ARCHOPT) -> list[Leaf]:
     """Every leaf of the chart, from ``source``'s numbers in the tidy table."""
     lookup = Lookup(table)
-    techniques = TECHNIQUE_ORDER[1:]
+    techniques = technique_order()[1:]
     static = [profile(lookup, source, t) for t in techniques]
     leaves = [size_leaf(static, tolerance)]
     pairs = [p for p in latency_pairs(table, source) if p[0]]

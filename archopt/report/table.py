@@ -22,6 +22,7 @@ import pandas as pd
 
 from archopt.models import parse_name
 from archopt.report import sources
+from archopt.techniques import BASE, list_techniques, technique_names
 
 TIDY_COLUMNS = (
     "source", "dataset", "model", "paper_name", "family", "depth", "technique", "scaling",
@@ -62,9 +63,9 @@ METRICS = {
     "perceptual_error": "share of generated images judged real",
 }
 
-# Where the dissertation's tables put a width-scaled net: which net's size it matches.
-PAPER_TABLE_BUDGET = {5: "base", 6: "base", 7: "dsc", 8: "dsc", 9: "shift", 10: "shift",
-                      11: "shuffle", 12: "shuffle"}
+# Where the dissertation's tables put a width-scaled net: which net's size it matches
+# (Tables 7-12: the techniques' ``paper_tables``).
+EXPANDED_PAPER_TABLES = (5, 6)
 PAPER_TEST_IMAGES = 10_000  # the dissertation timed every CIFAR test image
 Z95 = 1.959964
 
@@ -257,14 +258,22 @@ def fallback_budget(name: str, params: dict[str, int]) -> str:
     if info.scaling == "expand":
         return f"resnet{info.depth}"
     if info.scaling in ("reduce_channels", "reduce_block"):
-        candidates = {f"resnet{info.depth}-{t}" for t in ("dsc", "shift", "shuffle")} & set(params)
+        optimized = {f"resnet{info.depth}-{t}" for t in technique_names("resnet")}
+        candidates = optimized & set(params)
         if candidates:
             return min(candidates, key=lambda c: abs(params[c] - params[name]))
     return ""
 
 
+def paper_table_budget(table: int) -> str | None:
+    """Whose size the width-scaled nets of a dissertation table match: ``base`` or a technique."""
+    if table in EXPANDED_PAPER_TABLES:
+        return BASE
+    return next((t.name for t in list_techniques() if table in t.paper_tables), None)
+
+
 def paper_budget(info: Any, table: int) -> str:
-    technique = PAPER_TABLE_BUDGET.get(table)
+    technique = paper_table_budget(table)
     if info.scaling == "none" or technique is None:
         return ""
     return f"resnet{info.depth}" if technique == "base" else f"resnet{info.depth}-{technique}"

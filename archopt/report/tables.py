@@ -14,14 +14,14 @@ import pandas as pd
 
 from archopt.report.analysis import (
     REDUCED_ROLES,
-    ROLE_LABELS,
-    TECHNIQUE_ORDER,
     Group,
     Lookup,
     Measurement,
     latency_pairs,
     models_of,
+    role_label,
     scenario_groups,
+    technique_order,
 )
 from archopt.report.table import ARCHOPT, PAPER, PRIMARY_ACCURACY
 
@@ -29,7 +29,6 @@ NOT_MEASURED = "not measured"
 NOT_RUN = "not run"
 ACCURACY_LABELS = {"top1": "top-1 %", "top5": "top-5 %", "pixel_acc": "pixel accuracy %"}
 DEVICE_LABELS = {"cpu": "CPU", "cuda": "GPU"}
-ROLE_ORDER = (*TECHNIQUE_ORDER, *REDUCED_ROLES)
 
 
 def fmt_interval(m: Measurement | None, digits: int = 2) -> str | None:
@@ -74,7 +73,8 @@ def paired_slots(table: pd.DataFrame, dataset: str, scenario: str
         slots[source] = {(g.name, role): model for g in groups for role, model in g.slots.items()}
     keys = list(dict.fromkeys([*slots[ARCHOPT], *slots[PAPER]]))
     group_order = list(dict.fromkeys(group for group, _ in keys))
-    keys.sort(key=lambda k: (group_order.index(k[0]), ROLE_ORDER.index(k[1])))
+    role_order = (*technique_order(), *REDUCED_ROLES)
+    keys.sort(key=lambda k: (group_order.index(k[0]), role_order.index(k[1])))
     return [(group, role, slots[ARCHOPT].get((group, role)), slots[PAPER].get((group, role)))
             for group, role in keys]
 
@@ -119,7 +119,7 @@ def scenario_table(table: pd.DataFrame, dataset: str, scenario: str) -> pd.DataF
     for group, role, ours, theirs in paired_slots(table, dataset, scenario):
         row: dict[tuple[str, str], str | None] = {
             ("network", "group"): group,
-            ("network", "role"): ROLE_LABELS.get(role, role),
+            ("network", "role"): role_label(role),
             ("network", "archopt"): ours or NOT_RUN,
             ("network", "paper"): paper_name(table, dataset, theirs),
         }

@@ -1,7 +1,8 @@
-"""Building blocks shared by every network family: one module per technique."""
+"""Building blocks shared by every network family and technique."""
 
 from archopt.models.layers.dsc import DepthwiseSeparableConv
 from archopt.models.layers.grouped import GroupedPointwiseConv
+from archopt.models.layers.norm import PatchSafeBatchNorm2d
 from archopt.models.layers.shift import (
     SHIFT_IMPLEMENTATIONS,
     ChannelShift,
@@ -17,6 +18,7 @@ __all__ = [
     "ChannelShuffle",
     "DepthwiseSeparableConv",
     "GroupedPointwiseConv",
+    "PatchSafeBatchNorm2d",
     "channel_shuffle",
     "set_shift_impl",
     "shift_directions",

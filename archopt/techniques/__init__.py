@@ -1,0 +1,149 @@
+"""The technique registry: every pre-training architecture technique archopt knows.
+
+A technique is a :class:`Technique` subclass registered with :func:`register_technique`
+(see CONTRACT.md, "Plugins"). Model names, the equal-budget search, ``archopt models``
+and the report all read this registry, so a technique takes part in the whole study by
+registering; nothing else names it. Registration order is the report's order.
+
+This module imports no torch: the workflow looks names up while Snakemake parses the
+DAG, and each technique builds its layers (importing torch) only inside its hooks.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# Network family -> the hook a technique defines to apply to it.
+FAMILY_HOOKS = {"squeezenet": "fire", "resnet": "resnet_body", "pix2pix": "encoder_conv"}
+BASE = "base"  # each family's own plain block; never a registered technique
+BASE_LABEL = "Base"
+BASE_COLOR = "#6b6b6b"
+# A letter first and no hyphen: names are split on "-" and rates start with a digit.
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Technique:
+    """Base class of techniques; subclasses set the attributes and define some hooks.
+
+    Hooks (define only those that apply; a missing hook means the technique does not
+    exist for that family):
+
+    * ``resnet_body(in_planes, out_planes, stride) -> nn.Module``: the body of a residual
+      block, (N, in, H, W) -> (N, out, H/stride, W/stride); the family adds the shortcut,
+      the addition and the final ReLU.
+    * ``fire(in_planes, squeeze, expand1x1, expand3x3) -> nn.Module``: a whole SqueezeNet
+      fire module, (N, in, H, W) -> (N, expand1x1 + expand3x3, H, W).
+    * ``encoder_conv(in_channels, out_channels, outermost) -> nn.Module``: replaces a
+      Pix2Pix encoder ``Conv2d(in, out, 4, stride 2, padding 1)``.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    width_multiple: ClassVar[int] = 1  # expanded ResNet stage widths round down to this
+    color: ClassVar[str] = "black"  # matplotlib colour of the technique in the report
+    # The dissertation's tables where base nets are reduced to this technique's size.
+    paper_tables: ClassVar[tuple[int, ...]] = ()
+
+    def applies_to(self, family: str) -> bool:
+        """Whether the technique defines the hook of ``family``."""
+        return callable(getattr(self, FAMILY_HOOKS[family], None))
+
+    def families(self) -> list[str]:
+        return [family for family in FAMILY_HOOKS if self.applies_to(family)]
+
+    def __repr__(self) -> str:
+        return f"<technique {self.name!r} ({_origin(type(self))})>"
+
+    if TYPE_CHECKING:  # the hooks' signatures, for type checkers only (see the docstring)
+
+        def resnet_body(self, in_planes: int, out_planes: int, stride: int) -> nn.Module: ...
+
+        def fire(
+            self, in_planes: int, squeeze: int, expand1x1: int, expand3x3: int
+        ) -> nn.Module: ...
+
+        def encoder_conv(self, in_channels: int, out_channels: int, outermost: bool) -> nn.Module: ...
+
+
+_REGISTRY: dict[str, Technique] = {}
+_GENERATION = [0]  # bumped by every change, see generation()
+
+
+def _origin(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _check(cls: type) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Technique)):
+        raise TypeError(f"register_technique: {cls!r} is not a subclass of Technique")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or name == BASE:
+        raise ValueError(
+            f"technique {_origin(cls)}: name {name!r} must be lower-case letters, digits or "
+            f"'_', start with a letter, and not be {BASE!r}"
+        )
+    if not isinstance(getattr(cls, "label", None), str):
+        raise TypeError(f"technique {name!r} ({_origin(cls)}): 'label' must be a string")
+    multiple = cls.width_multiple
+    if not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"technique {name!r}: width_multiple {multiple!r} must be an int >= 1")
+    if not cls().families():
+        hooks = ", ".join(FAMILY_HOOKS.values())
+        raise ValueError(f"technique {name!r} ({_origin(cls)}) defines none of the hooks {hooks}")
+
+
+def register_technique(cls: type[Technique]) -> type[Technique]:
+    """Class decorator: register ``cls`` under ``cls.name``; a taken name is refused."""
+    _check(cls)
+    existing = _REGISTRY.get(cls.name)
+    if existing is not None:
+        raise ValueError(
+            f"technique {cls.name!r} is already registered by {_origin(type(existing))}; "
+            f"{_origin(cls)} cannot register it again"
+        )
+    _REGISTRY[cls.name] = cls()
+    _GENERATION[0] += 1
+    return cls
+
+
+def _unregister_technique(name: str) -> None:
+    """Remove a registration (for tests, so a technique they define does not leak)."""
+    if _REGISTRY.pop(name, None) is not None:
+        _GENERATION[0] += 1
+
+
+def generation() -> int:
+    """A number that changes whenever the registry does: caches of results derived from
+    the registry (the search) take it as a key, so they never outlive a change."""
+    return _GENERATION[0]
+
+
+def get_technique(name: str) -> Technique:
+    """The registered technique called ``name``; raises ``ValueError`` listing the known ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown technique {name!r}: registered techniques are {', '.join(_REGISTRY)}"
+        ) from None
+
+
+def list_techniques(family: str | None = None) -> list[Technique]:
+    """Registered techniques in registration (= report) order; only those with
+    ``family``'s hook where a family is given."""
+    if family is not None and family not in FAMILY_HOOKS:
+        raise ValueError(f"unknown network family {family!r}: expected one of {tuple(FAMILY_HOOKS)}")
+    return [t for t in _REGISTRY.values() if family is None or t.applies_to(family)]
+
+
+def technique_names(family: str | None = None) -> list[str]:
+    """Names of :func:`list_techniques`."""
+    return [t.name for t in list_techniques(family)]
+
+
+# The shipped techniques register through the same interface as a plugin's.
+from archopt.techniques import dsc, shift, shuffle  # noqa: F401
