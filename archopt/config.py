@@ -18,6 +18,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from archopt.plugins import PluginError, load_plugins
+
 from archopt.runtimes import check_runtime_names
 
 PRESETS = ("paper", "quick")
@@ -144,6 +146,14 @@ def check_gan_variants(variants: list[str]) -> None:
         )
 
 
+def load_configured_plugins(config: Mapping[str, Any]) -> None:
+    """Import the files and modules of config key ``plugins``."""
+    try:
+        load_plugins(config.get("plugins", []))
+    except PluginError as error:
+        raise ConfigError(f"config key 'plugins': {error}") from None
+
+
 def check_registered_names(config: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigError` for a name the registries lack (``bench.runtimes``,
     ``gan.variants``).
@@ -164,6 +174,7 @@ def load_config_mapping(
     config = coerce_command_line_values(resolve_config(base, overrides), schema_path)
     validate_config(config, schema_path)
     check_finite(config)
+    load_configured_plugins(config)  # before names are looked up: plugins add names
     check_registered_names(config)
     return config
 

@@ -10,11 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from archopt.catalog import catalog_rows, rows_to_csv
+from archopt.config import load_configured_plugins
 from archopt.io import write_text_atomic
 
 
 def job_logger(snakemake: Any, name: str) -> logging.Logger:
-    """A logger writing to the rule's ``log:`` file (and stderr)."""
+    """A logger writing to the rule's ``log:`` file (and stderr).
+
+    Every job starts here, so this is also where a job imports the config's ``plugins``:
+    a job runs in a fresh interpreter that has not parsed the Snakefile.
+    """
+    load_configured_plugins(snakemake.config)
     logger = logging.getLogger(f"archopt.{name}")
     logger.setLevel(logging.INFO)
     logger.handlers.clear()

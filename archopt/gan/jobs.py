@@ -39,7 +39,7 @@ def gan_resume_path(model_dir: str | os.PathLike) -> Path:
 
 def configured_pairs(snakemake: Any, split: str, train: bool) -> MapsPairs:
     """The maps pairs a GAN job uses: the configured subset and sizes of ``split``."""
-    settings = snakemake.config["gan"]
+    settings = snakemake.params.gan
     return MapsPairs(
         data_root(snakemake.input.data), split, train=train,
         subset=settings["train_subset" if split == "train" else "val_subset"],
@@ -49,7 +49,7 @@ def configured_pairs(snakemake: Any, split: str, train: bool) -> MapsPairs:
 
 def palette_job(snakemake: Any) -> None:
     logger = job_logger(snakemake, "gan_palette")
-    settings = snakemake.config["gan"]
+    settings = snakemake.params.gan
     pairs = configured_pairs(snakemake, "train", train=False)
     palette = palette_from_training_maps(pairs, settings["palette_size"], settings["seed"])
     write_json_atomic(
@@ -63,7 +63,7 @@ def palette_job(snakemake: Any) -> None:
 def train_gan_job(snakemake: Any) -> None:
     logger = job_logger(snakemake, "train_gan")
     torch.set_num_threads(snakemake.threads)
-    settings = snakemake.config["gan"]
+    settings = snakemake.params.gan
     model = parse_name(snakemake.wildcards.model).name
     pairs = configured_pairs(snakemake, "train", train=True)
     spec = GanSpec(
@@ -77,7 +77,9 @@ def train_gan_job(snakemake: Any) -> None:
                     torch.get_num_threads())
         logger.info("%s", native_context(model, placement.device, torch.contiguous_format))
         dump_traceback_on_crash(logger)
-        run = train_gan(spec, pairs, state_path, placement.device, logger, settings["restart"])
+        # restart is an instruction, not an input: read from the config, it reruns nothing.
+        restart = snakemake.config["gan"]["restart"]
+        run = train_gan(spec, pairs, state_path, placement.device, logger, restart)
     save_checkpoint(
         snakemake.output.checkpoint, model, "maps", run.pix2pix.generator.state_dict(),
         run.epoch, float("nan"),
@@ -95,7 +97,7 @@ def train_gan_job(snakemake: Any) -> None:
 def evaluate_gan_job(snakemake: Any) -> None:
     logger = job_logger(snakemake, "evaluate_gan")
     torch.set_num_threads(snakemake.threads)
-    settings = snakemake.config["gan"]
+    settings = snakemake.params.gan
     model = parse_name(snakemake.wildcards.model).name
     pairs = configured_pairs(snakemake, "val", train=False)
     palette = torch.tensor(json.loads(Path(snakemake.input.palette).read_text())["colours"])

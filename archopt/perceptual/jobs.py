@@ -14,10 +14,9 @@ from archopt.workflow import job_logger
 def study_bundle_job(snakemake: Any) -> None:
     logger = job_logger(snakemake, "study_bundle")
     torch.set_num_threads(snakemake.threads)
-    settings = snakemake.config["study"]
-    checkpoints = dict(zip(snakemake.params.variants, snakemake.input.checkpoints, strict=True))
+    params = snakemake.params
+    checkpoints = dict(zip(params.variants, snakemake.input.checkpoints, strict=True))
     build_bundle(
         data_root(snakemake.input.data), snakemake.output.bundle, checkpoints,
-        settings["images_per_class"], settings["seed"], snakemake.config["gan"]["crop_size"],
-        logger,
+        params.images_per_class, params.seed, params.crop_size, logger,
     )

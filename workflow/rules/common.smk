@@ -53,6 +53,11 @@ def print_study_plan():
         print(plan_table(stages, cuda), file=sys.stderr)
 
 
+def config_subset(section, *keys):
+    # A job's settings as params: changing one of them reruns exactly the jobs using it.
+    return {key: config[section][key] for key in keys}
+
+
 def training_data(wildcards):
     # The train rule's input: evaluated when a training job is planned (dry runs too), so
     # an impossible split stops the plan naming the key, not the job after the download.

@@ -21,6 +21,10 @@ rule gan_palette:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        gan=config_subset(
+            "gan", "train_subset", "load_size", "crop_size", "palette_size", "seed"
+        ),
     script:
         "../scripts/gan_palette.py"
 
@@ -44,6 +48,16 @@ rule train_gan:
             config["gan"], threads, TRAIN_USES_CUDA
         ),
         gpu=int(TRAIN_USES_CUDA),
+    params:
+        gan=config_subset(
+            "gan",
+            "train_subset",
+            "load_size",
+            "crop_size",
+            "epochs",
+            "epochs_decay",
+            "seed",
+        ),
     script:
         "../scripts/train_gan.py"
 
@@ -71,5 +85,9 @@ rule evaluate_gan:
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        gan=config_subset(
+            "gan", "val_subset", "load_size", "crop_size", "seed", "samples"
+        ),
     script:
         "../scripts/evaluate_gan.py"

@@ -24,5 +24,8 @@ rule study_bundle:
         runtime=120,
     params:
         variants=config["gan"]["variants"],
+        images_per_class=config["study"]["images_per_class"],
+        seed=config["study"]["seed"],
+        crop_size=config["gan"]["crop_size"],
     script:
         "../scripts/study_bundle.py"
