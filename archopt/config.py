@@ -18,8 +18,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from archopt.names import family_models
 from archopt.plugins import PluginError, load_plugins
 
+from archopt.posttrain import check_posttrain_methods
 from archopt.runtimes import check_runtime_names
 
 PRESETS = ("paper", "quick")
@@ -134,8 +136,6 @@ def check_finite(config: Mapping[str, Any]) -> None:
 
 def check_gan_variants(variants: list[str]) -> None:
     """Raise ValueError naming every ``gan.variants`` entry that is not a generator."""
-    from archopt.models.registry import family_models  # imports torch; only when checking
-
     known = family_models("pix2pix")
     unknown = [name for name in variants if name not in known]
     if unknown:
@@ -163,6 +163,7 @@ def check_registered_names(config: Mapping[str, Any]) -> None:
     try:
         check_runtime_names(config["bench"]["runtimes"])
         check_gan_variants(config["gan"]["variants"])
+        check_posttrain_methods(config.get("posttrain", {}).get("methods", []))
     except ValueError as error:
         raise ConfigError(f"invalid configuration:\n  - {error}") from None
 

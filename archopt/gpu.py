@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 
 DEFAULT_LOCK_DIR = Path(".snakemake/archopt-gpu-locks")
 log = logging.getLogger(__name__)
@@ -37,7 +36,26 @@ class Placement:
 
 def local_gpu_count() -> int:
     """GPUs this process may use (``CUDA_VISIBLE_DEVICES`` respected by CUDA itself)."""
+    import torch  # not at module level: the workflow's parse uses driver_gpu_count
+
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def driver_gpu_count(driver: Path = Path("/proc/driver/nvidia/gpus")) -> int:
+    """NVIDIA GPUs visible to this process, counted without importing torch or initializing
+    CUDA: the driver's GPU folders, limited by ``CUDA_VISIBLE_DEVICES`` as CUDA would
+    (entries up to the first invalid one, e.g. ``-1``). For the workflow's parse, which
+    decides whether training rules ask for a GPU; jobs use :func:`local_gpu_count`."""
+    installed = len(list(driver.glob("*"))) if driver.is_dir() else 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return installed
+    entries = []
+    for entry in (e.strip() for e in visible.split(",")):
+        if not entry or entry.startswith("-"):
+            break
+        entries.append(entry)
+    return min(len(entries), installed)
 
 
 def _try_lock(path: Path):
@@ -88,6 +106,8 @@ def claim_device(prefer: str = "auto", lock_dir: Path = DEFAULT_LOCK_DIR) -> Ite
     """The device for one job: ``prefer`` is ``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
     if prefer not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {prefer!r}")
+    import torch  # in jobs only: the workflow's parse imports this module
+
     count = local_gpu_count()
     if prefer == "cuda" and count == 0:
         raise RuntimeError("device 'cuda' was requested but no CUDA device is visible")

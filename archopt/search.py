@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from archopt.io import write_text_atomic
+from archopt.datasets import CLASSIFICATION, get_dataset
 from archopt.models.registry import (
-    DATASET_CLASSES,
     RESNET_DEPTHS,
     ModelInfo,
     format_rate,
@@ -50,11 +50,11 @@ from archopt.models.resnet import (
     scaled_widths,
     spec_params,
 )
+from archopt.searched import DEFAULT_STEP
 from archopt.techniques import BASE, generation, technique_names
 from archopt.workflow import job_logger
 
 SEARCH_KINDS = ("expand", "reduce_channels", "reduce_block")
-DEFAULT_STEP = 0.01
 # At r = 10 the thinnest candidate already has widths 1/3/6 (bottleneck 1/3/6); beyond 16
 # the first stage would have no channel left. Every budget in the study is met far below.
 MAX_REDUCTION_RATE = 10
@@ -77,9 +77,15 @@ def resnet_params(name: str, dataset: str) -> int:
     info = parse_name(name)
     if info.family != "resnet":
         raise ValueError(f"block-wise parameter counts cover CIFAR ResNets only, not {name!r}")
-    if dataset not in DATASET_CLASSES:
-        raise ValueError(f"unknown dataset {dataset!r}: expected one of {tuple(DATASET_CLASSES)}")
-    return spec_params(resnet_spec(info), DATASET_CLASSES[dataset])
+    return spec_params(resnet_spec(info), classes_of(dataset))
+
+
+def classes_of(dataset: str) -> int:
+    """The classifier's output count on ``dataset``; a ValueError names anything else."""
+    registered = get_dataset(dataset)
+    if registered.kind != CLASSIFICATION:
+        raise ValueError(f"the equal-budget search covers classification datasets, not {dataset!r}")
+    return registered.num_classes
 
 
 # --- the search ------------------------------------------------------------------------------
@@ -169,7 +175,7 @@ def search_budget(
     if kind not in SEARCH_KINDS:
         raise ValueError(f"unknown search kind {kind!r}: expected one of {SEARCH_KINDS}")
     target = resnet_params(target_name(kind, depth, technique), dataset)
-    classes = DATASET_CLASSES[dataset]
+    classes = classes_of(dataset)
     # A reduced net is a plain ResNet whatever budget it chases: share its candidates.
     pool = candidates(kind, depth, technique if kind == "expand" else BASE, step)
     best: tuple[tuple[int, float], float, str, int] | None = None

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from archopt.models import parse_name
-from archopt.models.registry import base_models, check_dataset
-from archopt.search import DEFAULT_STEP, searched_models
+from archopt.datasets import PAIRED, get_dataset
+from archopt.names import base_models, check_dataset, parse_name
+from archopt.searched import DEFAULT_STEP, searched_models
 
 
 def study_networks(config: Mapping[str, Any], dataset: str) -> list[str]:
@@ -17,9 +17,10 @@ def study_networks(config: Mapping[str, Any], dataset: str) -> list[str]:
     networks archopt's own search picks for that dataset (``archopt.search``; the
     dissertation's hand-picked rates stay in ``PAPER_SCALED_MODELS`` for comparison); a
     list keeps the networks of that list that belong to the dataset (classifiers on
-    CIFAR, generators on maps). Unknown names fail with the offending name.
+    CIFAR, generators on maps). Unknown names fail with the offending name. Torch-free
+    for the shipped techniques (``archopt.searched``).
     """
-    if dataset == "maps":
+    if get_dataset(dataset).kind == PAIRED:
         return [parse_name(n).name for n in config["gan"]["variants"]]
     chosen = config.get("networks")
     if chosen is None:

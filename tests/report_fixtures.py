@@ -87,7 +87,8 @@ def runtime_entry(model: str, runtime: str) -> dict:
     return {"median_ms": mean * 0.98, "mean_ms": mean, "std_ms": std, "p90_ms": mean * 1.05,
             "p99_ms": mean * 1.1, "ci95_ms": half, "n": BENCH_IMAGES,
             "top1": accuracy_of(model), "shift_impl": "conv", "max_abs_diff": 0.0 if
-            runtime == "eager" else 1e-6}
+            runtime == "eager" else 1e-6, "iqr_ms": mean * 0.04, "warning": None,
+            "first_ms": mean * 3, "load_ms": 50.0, "repeats": 1}
 
 
 ENV = {"cpu_model": "Test CPU", "threads": 1, "torch": "2.14.1", "onnxruntime": "1.20"}

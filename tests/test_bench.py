@@ -12,7 +12,8 @@ from torch import nn
 from archopt.bench import BenchSettings, benchmark, deployable_onnx, latency_stats, topk_accuracy
 from archopt.bench.benchmark import SHIFT_IMPL_KEY, pick_shift_impl, reference_logits
 from archopt.bench.env import environment
-from archopt.bench.jobs import bench_targets, benchmark_images
+from archopt.bench.jobs import benchmark_images
+from archopt.paths import bench_targets
 from archopt.bench.timing import median_ms_interleaved, time_images
 from archopt.data import load_cifar, normalize
 from archopt.export import onnx_bytes, onnx_metadata

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from archopt.cli import main
-from archopt.data import augment, batches, load_cifar, normalize, split_train_val
+from archopt.data import batches, load_cifar, normalize, split_train_val
+from archopt.data.augment import augment
 from archopt.data.maps import MapsPairs, list_pairs, load_pair, transform_pair
 from archopt.data.specs import CIFAR_SPECS
 from archopt.data.status import dataset_status

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from archopt.gpu import claim_device, claim_gpu_index
+from archopt.gpu import claim_device, claim_gpu_index, driver_gpu_count
 
 
 def test_jobs_get_distinct_gpus_and_a_third_waits(tmp_path):
@@ -58,3 +58,15 @@ def test_cpu_placement_without_cuda(tmp_path):
     with pytest.raises(ValueError, match="device must be"):
         with claim_device("tpu", tmp_path):
             pass
+
+
+def test_driver_gpu_count_follows_cuda_visible_devices(tmp_path, monkeypatch):
+    driver = tmp_path / "gpus"
+    for bus in ("0000:01:00.0", "0000:02:00.0", "0000:03:00.0"):
+        (driver / bus).mkdir(parents=True)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert driver_gpu_count(driver) == 3
+    for visible, expected in (("1", 1), ("0,2", 2), ("", 0), ("0,-1,1", 1), ("0,1,2,3", 3)):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+        assert driver_gpu_count(driver) == expected, visible
+    assert driver_gpu_count(tmp_path / "no-driver") == 0

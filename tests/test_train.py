@@ -12,7 +12,8 @@ from archopt.data import ImageSet
 from archopt.models import count_params, get_model
 from archopt.train import CheckpointError, load_weights, topk_correct, wilson_interval
 from archopt.train.checkpoint import save_checkpoint
-from archopt.train.jobs import evaluation_batches, format_lr, grid_run_files, training_batches
+from archopt.paths import format_lr, grid_run_files
+from archopt.train.jobs import evaluation_batches, training_batches
 from archopt.train.loop import RunSpec, TrainingRun, run_metrics, train_run
 from archopt.train.metrics import Tally
 from archopt.train.resources import job_runtime_minutes, train_mem_mb, train_runtime_minutes

@@ -15,8 +15,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import multiprocessing
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from archopt.bench.env import environment
-from archopt.bench.stats import latency_stats, topk_accuracy
+from archopt.bench.env import check_threads, environment
+from archopt.bench.stats import between_processes, latency_stats, topk_accuracy
 from archopt.bench.timing import (
     Progress,
     fastest,
+    load_timed,
     median_ms_interleaved,
     progress_logger,
     time_images,
@@ -37,6 +40,7 @@ from archopt.bench.timing import (
 from archopt.export import onnx_bytes, onnx_metadata, with_metadata
 from archopt.models.layers import SHIFT_IMPLEMENTATIONS, ChannelShift, set_shift_impl, uses_shift
 from archopt.models.layers.shift import DEFAULT_SHIFT_IMPL
+from archopt.plugins import load_plugins
 from archopt.runtimes import (
     Runner,
     Runtime,
@@ -64,9 +68,27 @@ class BenchSettings:
     # Every registered runtime unless the config names some.
     runtimes: tuple[str, ...] = field(default_factory=lambda: tuple(list_runtimes()))
     atol: float = 1e-3
+    # Timing goes on over the images (cycling) until both are reached (MLPerf single-stream).
+    min_queries: int = 0
+    min_duration_s: float = 0.0
+    # Fresh processes per runtime; 1 = time in this process.
+    repeats: int = 1
+    # The config's plugins, imported in each fresh process so their runtimes exist there.
+    plugins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_runtime_names(self.runtimes)
+        if self.repeats < 1:
+            raise ValueError(f"config key 'bench.repeats' must be at least 1, got {self.repeats}")
+
+
+def configure_torch(threads: int) -> None:
+    """The torch settings of every benchmark process."""
+    torch.set_num_threads(threads)
+    # Full float32 on GPUs too (no TF32 convolutions), so outputs stay comparable with the
+    # CPU reference within bench.atol.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def reference_logits(model: nn.Module, images: np.ndarray) -> np.ndarray:
@@ -166,25 +188,119 @@ def deployable_onnx(model: nn.Module, example: np.ndarray, threads: int, warmup:
     return with_metadata(data, {SHIFT_IMPL_KEY: impl, SHIFT_TIMINGS_KEY: json.dumps(timings)})
 
 
-def _check_and_summarize(
+@dataclass(frozen=True)
+class Timed:
+    """One process's timings of one runtime (picklable: it comes back from fresh processes)."""
+
+    samples_ns: np.ndarray
+    logits: np.ndarray
+    load_ms: float
+    first_ms: float
+
+
+def time_runtime(
+    runtime: Runtime,
+    onnx_path: str,
+    net: nn.Module,
+    images: np.ndarray,
+    device: str,
+    settings: BenchSettings,
+    progress: Progress | None = None,
+) -> Timed:
+    """Load ``runtime`` (timed), time its first inference, warm up, then time the queries."""
+    run, load_ms, first_ms = load_timed(
+        lambda: runtime.load(onnx_path, copy.deepcopy(net), device, settings.threads),
+        images[:1],
+        runtime.compiles_on_first_call,
+    )
+    samples, logits = time_images(
+        run, images, settings.warmup, progress, settings.min_queries, settings.min_duration_s
+    )
+    return Timed(samples, logits, load_ms, first_ms)
+
+
+def _time_in_this_process(
+    name: str, onnx_path: str, net: nn.Module, images: np.ndarray, device: str,
+    settings: BenchSettings,
+) -> Timed:
+    """What a fresh process runs: the job's torch settings and plugins, then the timing."""
+    configure_torch(settings.threads)
+    load_plugins(settings.plugins)
+    return time_runtime(get_runtime(name), onnx_path, net, images, device, settings)
+
+
+def time_in_fresh_processes(
+    name: str, onnx_path: str, net: nn.Module, images: np.ndarray, device: str,
+    settings: BenchSettings,
+) -> list[Timed]:
+    """``settings.repeats`` timings of runtime ``name``, each in a new process, one at a time.
+
+    Spawned, not forked: a fork inherits CUDA and thread-pool state (and caches) that a
+    fresh process would not have.
+    """
+    context = multiprocessing.get_context("spawn")
+    runs = []
+    for _ in range(settings.repeats):
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            runs.append(pool.submit(_time_in_this_process, name, onnx_path, net, images,
+                                    device, settings).result())
+    return runs
+
+
+def summarize(
     runtime: str,
-    samples: np.ndarray,
-    logits: np.ndarray,
+    runs: list[Timed],
     reference: np.ndarray,
     labels: np.ndarray | None,
     atol: float,
 ) -> dict[str, Any]:
-    max_abs_diff = float(np.abs(logits - reference).max())
+    """Statistics of every query of every process, checked against the eager reference."""
+    max_abs_diff = max(float(np.abs(run.logits - reference).max()) for run in runs)
     if not max_abs_diff <= atol:  # also catches NaN
         raise ValueError(
             f"{runtime}: outputs differ from eager PyTorch by up to {max_abs_diff:.3g}, more "
             f"than config key 'bench.atol' = {atol}"
         )
+    logits = runs[0].logits
     accuracy = {} if labels is None else {
         "top1": topk_accuracy(logits, labels, 1),
         "top5": topk_accuracy(logits, labels, 5),
     }
-    return latency_stats(samples) | accuracy | {"max_abs_diff": max_abs_diff, "atol": atol}
+    stats = latency_stats(np.concatenate([run.samples_ns for run in runs]))
+    protocol = {
+        "first_ms": float(np.median([run.first_ms for run in runs])),
+        "load_ms": float(np.median([run.load_ms for run in runs])),
+        "repeats": len(runs),
+    }
+    if len(runs) > 1:
+        medians = [float(np.median(run.samples_ns)) / 1e6 for run in runs]
+        protocol["between_processes"] = between_processes(medians)
+        protocol["processes"] = [
+            {"median_ms": median, "first_ms": run.first_ms, "load_ms": run.load_ms,
+             "n": int(run.samples_ns.size)} for median, run in zip(medians, runs)
+        ]
+    return stats | protocol | accuracy | {"max_abs_diff": max_abs_diff, "atol": atol}
+
+
+def _variant(
+    runtime: Runtime,
+    model: nn.Module,
+    exports: OnnxExports,
+    images: np.ndarray,
+    device: str,
+    settings: BenchSettings,
+) -> tuple[nn.Module, str, str | None, dict[str, float]]:
+    """The network ``runtime`` is timed with on ``device``: (model, its ONNX file, shift
+    implementation, probe timings)."""
+    net = copy.deepcopy(model)
+    if runtime.deploys_onnx and device == "cpu" and exports.deployed_path is not None:
+        # The deployed file as is: the benchmarked file is the one users get.
+        if exports.deployed_impl is not None:
+            set_shift_impl(net, exports.deployed_impl)
+        return net, exports.deployed_path, exports.deployed_impl, exports.deployed_timings
+    make = runtime_loader(runtime, exports, device, settings.threads)
+    impl, timings = pick_shift_impl(net, make, images, settings.warmup)
+    return net, exports.path(net), impl, timings
 
 
 def _bench_runtime(
@@ -195,21 +311,14 @@ def _bench_runtime(
     device: str,
     settings: BenchSettings,
     progress: Progress,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Pick the shift implementation for ``runtime`` on ``device``, then time every image."""
-    net = copy.deepcopy(model)
-    if runtime.deploys_onnx and device == "cpu" and exports.deployed_path is not None:
-        # The deployed file as is: the benchmarked file is the one users get.
-        impl, timings = exports.deployed_impl, exports.deployed_timings
-        if impl is not None:
-            set_shift_impl(net, impl)
-        run = runtime.load(exports.deployed_path, net, device, settings.threads)
+) -> tuple[list[Timed], dict[str, Any]]:
+    """Pick the shift implementation for ``runtime`` on ``device``, then time the queries."""
+    net, onnx_path, impl, timings = _variant(runtime, model, exports, images, device, settings)
+    if settings.repeats == 1:
+        runs = [time_runtime(runtime, onnx_path, net, images, device, settings, progress)]
     else:
-        make = runtime_loader(runtime, exports, device, settings.threads)
-        impl, timings = pick_shift_impl(net, make, images, settings.warmup)
-        run = make(net)
-    samples, logits = time_images(run, images, settings.warmup, progress)
-    return samples, logits, {"shift_impl": impl, "shift_impl_ms": timings} | runtime.details(device)
+        runs = time_in_fresh_processes(runtime.name, onnx_path, net, images, device, settings)
+    return runs, {"shift_impl": impl, "shift_impl_ms": timings} | runtime.details(device)
 
 
 def benchmark(
@@ -230,6 +339,7 @@ def benchmark(
     why in ``skipped``.
     """
     settings = settings or BenchSettings()
+    check_threads(settings.threads)
     images = np.ascontiguousarray(images, dtype=np.float32)
     if len(images) < 2 or (labels is not None and len(images) != len(labels)):
         raise ValueError(
@@ -247,13 +357,15 @@ def benchmark(
                 logger.info("%s: skipped (%s)", name, reason)
                 result[name] = {"skipped": reason}
                 continue
-            progress = progress_logger(logger, name, len(images))
-            samples, logits, extra = _bench_runtime(
-                runtime, model, exports, images, device, settings, progress
-            )
-            summary = _check_and_summarize(name, samples, logits, reference, labels, settings.atol)
+            queries = max(len(images), settings.min_queries)
+            progress = progress_logger(logger, name, queries)
+            runs, extra = _bench_runtime(runtime, model, exports, images, device, settings, progress)
+            summary = summarize(name, runs, reference, labels, settings.atol)
             result[name] = summary | extra
-            logger.info("%s: median %.3f ms over %d images", name, summary["median_ms"], len(images))
+            logger.info("%s: median %.3f ms over %d queries (load %.0f ms, first %.2f ms)%s",
+                        name, summary["median_ms"], summary["n"], summary["load_ms"],
+                        summary["first_ms"], f", {summary['warning']}" if summary["warning"]
+                        else "")
     cuda = device.startswith("cuda")
     result["env"] = environment(settings.threads, device if cuda else None)
     return result

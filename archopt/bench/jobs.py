@@ -3,53 +3,29 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from archopt.bench.benchmark import DEVICES, BenchSettings, benchmark, deployable_onnx
+from archopt.bench.benchmark import (
+    DEVICES,
+    BenchSettings,
+    benchmark,
+    configure_torch,
+    deployable_onnx,
+)
 from archopt.bench.env import environment
 from archopt.data import load_cifar, normalize
 from archopt.data.maps import MapsPairs
 from archopt.gpu import claim_device, local_gpu_count
 from archopt.io import atomic_path, write_json_atomic
 from archopt.models import input_shape
-from archopt.study import study_networks
 from archopt.train.checkpoint import load_weights
 from archopt.workflow import job_logger
 
 PROBE_SEED = 0
-
-
-# A generator's output is a 256x256 image (0.8 MB): the maps benchmark keeps every output
-# of two runtimes for the comparison, so it times at most this many validation pairs.
-MAPS_BENCH_IMAGES = 200
-
-
-def bench_targets(config: Mapping[str, Any]) -> list[str]:
-    """Every bench JSON the config asks for: (study datasets + maps) x network x device."""
-    datasets = [*config["studies"], *(["maps"] if config["gan"]["variants"] else [])]
-    return [
-        f"results/bench/{dataset}/{model}/{device}.json"
-        for dataset in datasets
-        for model in study_networks(config, dataset)
-        for device in config["bench"]["devices"]
-    ]
-
-
-def checkpoint_path(dataset: str, model: str) -> str:
-    """The weights a benchmark loads: the selected classifier, or the trained generator."""
-    if dataset == "maps":
-        return f"results/gan/maps/{model}/generator.pt"
-    return f"results/models/{dataset}/{model}/best.pt"
-
-
-def maps_bench_count(config: Mapping[str, Any]) -> int:
-    limits = [MAPS_BENCH_IMAGES, config["gan"]["val_subset"], config["bench"]["images"]]
-    return min(limit for limit in limits if limit is not None)
 
 
 def benchmark_images(
@@ -98,12 +74,12 @@ def bench_job(snakemake: Any) -> None:
         warmup=snakemake.params.warmup,
         runtimes=tuple(snakemake.params.runtimes),
         atol=snakemake.params.atol,
+        min_queries=snakemake.params.min_queries,
+        min_duration_s=snakemake.params.min_duration_s,
+        repeats=snakemake.params.repeats,
+        plugins=tuple(snakemake.config.get("plugins", [])),
     )
-    torch.set_num_threads(settings.threads)
-    # Full float32 on GPUs too (no TF32 convolutions), so logits stay comparable with the
-    # CPU reference within bench.atol.
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    configure_torch(settings.threads)
     header = {"model": name, "dataset": dataset, "device": device}
     if device == "cuda" and local_gpu_count() == 0:
         reason = f"no CUDA device visible to torch {torch.__version__} on this machine"

@@ -27,21 +27,55 @@ def warm_up(run: Runner, images: np.ndarray, runs: int) -> None:
 
 
 def time_images(
-    run: Runner, images: np.ndarray, warmup: int, progress: Progress | None = None
+    run: Runner,
+    images: np.ndarray,
+    warmup: int,
+    progress: Progress | None = None,
+    min_queries: int = 0,
+    min_duration_s: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Time ``run`` on every image, one at a time; returns (nanoseconds, stacked logits)."""
+    """Time ``run`` one image at a time; returns (nanoseconds per query, logits per image).
+
+    Every image is timed at least once; like MLPerf's single-stream scenario, timing then
+    goes on cycling over the images until at least ``min_queries`` queries were timed
+    and ``min_duration_s`` seconds have passed since the first. Logits are those of the
+    first pass (one row per image).
+    """
     warm_up(run, images, warmup)
-    samples = np.empty(len(images), dtype=np.int64)
+    samples: list[int] = []
     outputs = []
-    for index in range(len(images)):
+    started = time.perf_counter_ns()
+    min_duration_ns = int(min_duration_s * 1e9)
+    while (len(samples) < max(len(images), min_queries)
+           or time.perf_counter_ns() - started < min_duration_ns):
+        index = len(samples) % len(images)
         image = images[index : index + 1]
         start = time.perf_counter_ns()
         logits = run(image)
-        samples[index] = time.perf_counter_ns() - start
-        outputs.append(logits[0])
+        samples.append(time.perf_counter_ns() - start)
+        if len(outputs) < len(images):
+            outputs.append(logits[0])
         if progress is not None:
-            progress(index + 1)
-    return samples, np.stack(outputs)
+            progress(len(samples))
+    return np.asarray(samples, dtype=np.int64), np.stack(outputs)
+
+
+def load_timed(
+    load: Callable[[], Runner], first: np.ndarray, compiles_on_first_call: bool
+) -> tuple[Runner, float, float]:
+    """``(runner, load_ms, first_ms)``: ``load()`` timed, then its first inference on ``first``.
+
+    For a runtime that compiles on its first call, that call is part of ``load_ms`` and
+    ``first_ms`` is the call after it.
+    """
+    start = time.perf_counter_ns()
+    run = load()
+    if compiles_on_first_call:
+        run(first)
+    load_ms = (time.perf_counter_ns() - start) / 1e6
+    start = time.perf_counter_ns()
+    run(first)
+    return run, load_ms, (time.perf_counter_ns() - start) / 1e6
 
 
 def median_ms_interleaved(
@@ -83,7 +117,7 @@ def progress_logger(
             return
         last = now
         elapsed = now - started
-        eta = elapsed / done * (total - done)
+        eta = elapsed / done * max(total - done, 0)
         log.info("%s: %d/%d images, %.0f s elapsed, ETA %.0f s", label, done, total, elapsed, eta)
 
     return report

@@ -15,7 +15,7 @@ from typing import Any
 
 from archopt.config import ConfigError
 from archopt.data.manifest import read_manifest
-from archopt.data.specs import CIFAR_SPECS
+from archopt.datasets import get_dataset
 
 
 def training_images(dataset: str, resources: Path) -> tuple[int, str]:
@@ -27,7 +27,8 @@ def training_images(dataset: str, resources: Path) -> tuple[int, str]:
     count = (manifest or {}).get("counts", {}).get("train")
     if isinstance(count, int):
         return count, f"{resources / dataset / 'manifest.json'}"
-    return CIFAR_SPECS[dataset].train_images, f"the official {CIFAR_SPECS[dataset].title}"
+    official = get_dataset(dataset)
+    return official.train_images, f"the official {official.title}"
 
 
 def check_training_split(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from archopt.datasets.cifar10 import CIFAR10
+from archopt.datasets.cifar100 import CIFAR100
+
 
 @dataclass(frozen=True)
 class CifarSpec:
@@ -18,12 +21,11 @@ class CifarSpec:
     label_key: str
     class_names_key: str
     num_classes: int
-    # Per-channel statistics of the training set, used by ``normalize``.
+    # Per-channel statistics of the training set, used by ``normalize`` (from the registry).
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     coarse_label_key: str | None = None
     coarse_names_key: str | None = None
-    train_images: int = 50_000  # in the official archive
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,9 @@ CIFAR_SPECS: dict[str, CifarSpec] = {
         meta_file="batches.meta",
         label_key="labels",
         class_names_key="label_names",
-        num_classes=10,
-        mean=(0.4914, 0.4822, 0.4465),
-        std=(0.2470, 0.2435, 0.2616),
+        num_classes=CIFAR10.num_classes,
+        mean=CIFAR10.mean,
+        std=CIFAR10.std,
     ),
     "cifar100": CifarSpec(
         name="cifar100",
@@ -59,9 +61,9 @@ CIFAR_SPECS: dict[str, CifarSpec] = {
         meta_file="meta",
         label_key="fine_labels",
         class_names_key="fine_label_names",
-        num_classes=100,
-        mean=(0.5071, 0.4865, 0.4409),
-        std=(0.2673, 0.2564, 0.2762),
+        num_classes=CIFAR100.num_classes,
+        mean=CIFAR100.mean,
+        std=CIFAR100.std,
         coarse_label_key="coarse_labels",
         coarse_names_key="coarse_label_names",
     ),

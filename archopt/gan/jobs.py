@@ -29,7 +29,6 @@ from archopt.train.jobs import data_root
 from archopt.train.layout import dump_traceback_on_crash, native_context
 from archopt.workflow import carry_attempt_logs, job_logger
 
-GAN_DIR = "results/gan/maps/{model}"
 
 
 def gan_resume_path(model_dir: str | os.PathLike) -> Path:

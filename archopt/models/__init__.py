@@ -1,27 +1,24 @@
-"""archopt's model zoo: SqueezeNet, CIFAR ResNet and Pix2Pix with DSC/Shift/Shuffle."""
+"""archopt's model zoo: SqueezeNet, CIFAR ResNet and Pix2Pix with DSC/Shift/Shuffle.
 
-from archopt.models.pix2pix import PatchDiscriminator, UnetGenerator
-from archopt.models.profile import count_macs, count_params, input_shape, state_dict_bytes
-from archopt.models.registry import (
-    ModelInfo,
-    canonical_name,
-    get_model,
-    list_models,
-    models_for_dataset,
-    parse_name,
-)
+Names resolve on first use (``archopt.lazy``), so ``archopt.models.costs`` and the name
+grammar (``archopt.names``) stay torch-free for the workflow's parse.
+"""
 
-__all__ = [
-    "ModelInfo",
-    "PatchDiscriminator",
-    "UnetGenerator",
-    "canonical_name",
-    "count_macs",
-    "count_params",
-    "get_model",
-    "input_shape",
-    "list_models",
-    "models_for_dataset",
-    "parse_name",
-    "state_dict_bytes",
-]
+from archopt.lazy import lazy_exports
+
+_EXPORTS = {
+    "PatchDiscriminator": "archopt.models.pix2pix",
+    "UnetGenerator": "archopt.models.pix2pix",
+    "count_macs": "archopt.models.profile",
+    "count_params": "archopt.models.profile",
+    "input_shape": "archopt.models.profile",
+    "state_dict_bytes": "archopt.models.profile",
+    "ModelInfo": "archopt.names",
+    "canonical_name": "archopt.names",
+    "list_models": "archopt.names",
+    "models_for_dataset": "archopt.names",
+    "parse_name": "archopt.names",
+    "get_model": "archopt.models.registry",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -17,16 +17,8 @@ from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
 
-import torch
-
-from archopt.models.profile import count_params, input_shape, profile_forward
-from archopt.models.registry import (
-    DATASET_CLASSES,
-    PAPER_SCALED_MODELS,
-    base_models,
-    get_model,
-    parse_name,
-)
+from archopt.datasets import CLASSIFICATION, PAIRED, dataset_names
+from archopt.names import PAPER_SCALED_MODELS, base_models, parse_name
 
 TABLE = "costs.csv"
 COLUMNS = ("name", "dataset", "params", "macs", "activation_floats")
@@ -41,6 +33,11 @@ class NetworkCosts:
 
 def measure_costs(name: str, dataset: str) -> NetworkCosts:
     """Profile ``name`` on the meta device (no weights allocated)."""
+    import torch  # the shipped table answers the workflow's parse without it
+
+    from archopt.models.profile import count_params, input_shape, profile_forward
+    from archopt.models.registry import get_model
+
     build = partial(get_model, name, dataset)
     with torch.device("meta"):
         params = count_params(build())
@@ -68,14 +65,15 @@ def network_costs(name: str, dataset: str) -> NetworkCosts:
 
 def default_study_networks() -> list[tuple[str, str]]:
     """Every (network, dataset) the paper preset trains, plus the dissertation's own nets."""
-    from archopt.search import DEFAULT_STEP, searched_models  # search imports models
+    from archopt.search import DEFAULT_STEP, searched_models  # torch: regenerating only
 
     pairs = []
-    for dataset in DATASET_CLASSES:
+    for dataset in dataset_names(CLASSIFICATION):
         classifiers = [n for n in base_models() if not parse_name(n).is_gan]
         names = classifiers + searched_models(dataset, DEFAULT_STEP) + list(PAPER_SCALED_MODELS[dataset])
         pairs += [(name, dataset) for name in dict.fromkeys(names)]
-    pairs += [(n, "maps") for n in base_models() if parse_name(n).is_gan]
+    generators = [n for n in base_models() if parse_name(n).is_gan]
+    pairs += [(name, dataset) for dataset in dataset_names(PAIRED) for name in generators]
     return pairs
 
 

@@ -1,173 +1,28 @@
-"""Model names, aliases and construction.
-
-Canonical names are the dissertation's names lower-cased without the ``(g = N)`` suffix;
-``T`` is any registered technique (``archopt.techniques``) with the family's hook:
-
-* ``squeezenet[-T]``
-* ``resnet{20,56,110}[-T]``; expanded ``resnet20-dsc-0.36`` (widths ``int(c / 0.36)``,
-  rounded down to the technique's ``width_multiple``); channel-reduced ``resnet20-2.5``
-  (widths ``int(c / 2.5)``); bottleneck-reduced ``resnet20-2.4_block`` (bottleneck width
-  ``int(out / 2.4)``)
-* ``pix2pix[-T]`` (the generator; maps only)
-
-The rate grammar accepts any positive rate, so searched widths are buildable by name.
-"""
+"""Building the network a model name stands for (the names themselves: ``archopt.names``)."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from torch import nn
 
+from archopt.datasets import CLASSIFICATION, PAIRED, dataset_names, get_dataset
 from archopt.models.pix2pix import UnetGenerator
-from archopt.models.resnet import BLOCKS_PER_STAGE, CifarResNet, ResNetSpec, scaled_widths
+from archopt.models.resnet import CifarResNet, ResNetSpec, scaled_widths
 from archopt.models.squeezenet import CifarSqueezeNet
-from archopt.techniques import BASE, FAMILY_HOOKS, get_technique, technique_names
-
-FAMILIES = tuple(FAMILY_HOOKS)
-DATASET_CLASSES = {"cifar10": 10, "cifar100": 100}
-GAN_DATASETS = ("maps",)
-RESNET_DEPTHS = tuple(BLOCKS_PER_STAGE)
-
-# The equal-budget networks the dissertation named (Tables 5-12). archopt's own search
-# (archopt.search) picks its factors; these names stay buildable for comparison.
-PAPER_SCALED_MODELS = {
-    "cifar10": (
-        "resnet20-dsc-0.36", "resnet20-shift-0.35", "resnet20-shuffle-0.27",
-        "resnet56-dsc-0.35", "resnet56-shift-0.34", "resnet56-shuffle-0.25",
-        "resnet110-dsc-0.35", "resnet110-shift-0.34", "resnet110-shuffle-0.25",
-        "resnet20-2.5", "resnet20-2.4_block", "resnet56-2.6", "resnet56-2.4_block",
-        "resnet110-2.6", "resnet110-2.3_block", "resnet20-2.7", "resnet20-2.7_block",
-        "resnet56-2.8", "resnet56-2.6_block", "resnet110-2.8", "resnet110-2.6_block",
-        "resnet20-3.25", "resnet20-3.4_block", "resnet56-3.5", "resnet56-3.5_block",
-        "resnet110-3.5", "resnet110-3.5_block",
-    ),
-    "cifar100": (
-        "resnet20-dsc-0.37", "resnet20-shift-0.36", "resnet20-shuffle-0.27",
-        "resnet56-dsc-0.35", "resnet56-shift-0.34", "resnet56-shuffle-0.25",
-        "resnet110-dsc-0.35", "resnet110-shift-0.34", "resnet110-shuffle-0.25",
-        "resnet20-2.4", "resnet20-2.4_block", "resnet56-2.6", "resnet56-2.4_block",
-        "resnet110-2.6", "resnet110-2.3_block", "resnet20-2.6", "resnet20-2.6_block",
-        "resnet56-2.7", "resnet56-2.6_block", "resnet110-2.8", "resnet110-2.6_block",
-        "resnet20-3", "resnet20-3.5_block", "resnet56-3.3", "resnet56-3.5_block",
-        "resnet110-3.5", "resnet110-3.5_block",
-    ),
-}
-
-_SUFFIX_GROUPS = re.compile(r"\s*\(\s*g\s*=\s*\d+\s*\)\s*$")
-_RATE = r"(\d+(?:\.\d+)?)"
-# Any technique-shaped word: whether it is registered (and has the family's hook) is
-# checked after the match, so an unknown technique gets its own message.
-_TECHNIQUE = r"([a-z][a-z0-9_]*)"
-_PATTERNS = (
-    ("squeezenet", re.compile(rf"^squeezenet(?:-{_TECHNIQUE})?$")),
-    ("pix2pix", re.compile(rf"^pix2pix(?:-{_TECHNIQUE})?$")),
-    ("resnet_block", re.compile(rf"^resnet(\d+)-{_RATE}_block$")),
-    ("resnet_reduced", re.compile(rf"^resnet(\d+)-{_RATE}$")),
-    ("resnet", re.compile(rf"^resnet(\d+)(?:-{_TECHNIQUE})?(?:-{_RATE})?$")),
+from archopt.names import (  # noqa: F401 - the names API, re-exported where it always was
+    FAMILIES,
+    PAPER_SCALED_MODELS,
+    RESNET_DEPTHS,
+    ModelInfo,
+    base_models,
+    canonical_name,
+    check_dataset,
+    family_models,
+    format_rate,
+    list_models,
+    models_for_dataset,
+    parse_name,
 )
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a name means: family, technique and how its widths were scaled."""
-
-    name: str  # canonical
-    family: str  # squeezenet | resnet | pix2pix
-    technique: str  # base, or a registered technique's name
-    scaling: str = "none"  # none | expand | reduce_channels | reduce_block
-    factor: float | None = None  # the rate in the name
-    depth: int | None = None
-
-    @property
-    def is_gan(self) -> bool:
-        return self.family == "pix2pix"
-
-
-def format_rate(rate: float) -> str:
-    """Shortest decimal form, as names print it: 2.5, 3, 0.36."""
-    return f"{rate:g}"
-
-
-def canonical_name(name: str) -> str:
-    """Normalize a canonical name or any alias printed in the dissertation."""
-    text = _SUFFIX_GROUPS.sub("", name.strip()).lower()
-    return text.replace("pix-2-pix", "pix2pix").replace(" ", "")
-
-
-def parse_name(name: str) -> ModelInfo:
-    """Parse a model name (canonical or paper alias); raises ``ValueError`` naming it."""
-    text = canonical_name(name)
-    for kind, pattern in _PATTERNS:
-        match = pattern.match(text)
-        if match:
-            return _info_from_match(kind, match, name)
-    raise ValueError(
-        f"unknown model name {name!r}: expected e.g. 'resnet20', 'resnet56-shift', "
-        "'resnet20-dsc-0.36', 'resnet20-2.5', 'resnet20-2.4_block', 'squeezenet-shuffle', "
-        "'pix2pix-dsc' (see `archopt models`)"
-    )
-
-
-def _rate(text: str, original: str) -> float:
-    rate = float(text)
-    if rate <= 0:
-        raise ValueError(f"model name {original!r}: the rate must be positive")
-    return rate
-
-
-def _depth(text: str, original: str) -> int:
-    depth = int(text)
-    if depth not in RESNET_DEPTHS:
-        raise ValueError(f"model name {original!r}: ResNet depth must be one of {RESNET_DEPTHS}")
-    return depth
-
-
-def _technique(text: str | None, family: str, original: str) -> str:
-    """The technique of a name, checked against the registry and the family's hook."""
-    if text is None:
-        return BASE
-    if text not in technique_names():
-        raise ValueError(
-            f"model name {original!r}: unknown technique {text!r}; registered techniques "
-            f"are {', '.join(technique_names())} (see `archopt models`)"
-        )
-    if not get_technique(text).applies_to(family):
-        raise ValueError(
-            f"model name {original!r}: technique {text!r} does not apply to {family} "
-            f"(it defines no {FAMILY_HOOKS[family]} hook)"
-        )
-    return text
-
-
-def _with_technique(family: str, technique: str) -> str:
-    return family if technique == BASE else f"{family}-{technique}"
-
-
-def _info_from_match(kind: str, match: re.Match, original: str) -> ModelInfo:
-    if kind in ("squeezenet", "pix2pix"):
-        technique = _technique(match.group(1), kind, original)
-        return ModelInfo(_with_technique(kind, technique), kind, technique)
-    depth = _depth(match.group(1), original)
-    if kind == "resnet_block":
-        rate = _rate(match.group(2), original)
-        return ModelInfo(
-            f"resnet{depth}-{format_rate(rate)}_block", "resnet", BASE, "reduce_block", rate, depth
-        )
-    if kind == "resnet_reduced":
-        rate = _rate(match.group(2), original)
-        return ModelInfo(
-            f"resnet{depth}-{format_rate(rate)}", "resnet", BASE, "reduce_channels", rate, depth
-        )
-    technique = _technique(match.group(2), "resnet", original)
-    name = _with_technique(f"resnet{depth}", technique)
-    if match.group(3) is None:
-        return ModelInfo(name, "resnet", technique, depth=depth)
-    if technique == BASE:
-        raise ValueError(f"model name {original!r}: a plain ResNet takes 'resnet{depth}-RATE'")
-    rate = _rate(match.group(3), original)
-    return ModelInfo(f"{name}-{format_rate(rate)}", "resnet", technique, "expand", rate, depth)
+from archopt.techniques import BASE
 
 
 def resnet_spec(info: ModelInfo) -> ResNetSpec:
@@ -180,54 +35,18 @@ def resnet_spec(info: ModelInfo) -> ResNetSpec:
     return ResNetSpec(info.depth, body)
 
 
-def check_dataset(info: ModelInfo, dataset: str) -> None:
-    known = (*DATASET_CLASSES, *GAN_DATASETS)
-    if dataset not in known:
-        raise ValueError(f"unknown dataset {dataset!r}: expected one of {known}")
-    if info.is_gan != (dataset in GAN_DATASETS):
-        expected = "maps" if info.is_gan else "cifar10 or cifar100"
-        raise ValueError(f"model {info.name!r} is trained on {expected}, not {dataset!r}")
-
-
-def get_model(name: str, dataset: str = "cifar10") -> nn.Module:
-    """Build a freshly initialized network (classifier for CIFAR, generator for maps)."""
+def get_model(name: str, dataset: str | None = None) -> nn.Module:
+    """Build a freshly initialized network for ``dataset`` (default: the first registered
+    dataset of the network's kind, i.e. cifar10 for classifiers, maps for generators)."""
     info = parse_name(name)
-    if info.is_gan and dataset == "cifar10":
-        dataset = "maps"  # the signature's default; a generator only exists for maps
+    if dataset is None:
+        dataset = dataset_names(PAIRED if info.is_gan else CLASSIFICATION)[0]
     check_dataset(info, dataset)
     if info.family == "squeezenet":
-        model = CifarSqueezeNet(info.technique, DATASET_CLASSES[dataset])
+        model = CifarSqueezeNet(info.technique, get_dataset(dataset).num_classes)
     elif info.family == "pix2pix":
         model = UnetGenerator(variant=info.technique)
     else:
-        model = CifarResNet(resnet_spec(info), DATASET_CLASSES[dataset])
+        model = CifarResNet(resnet_spec(info), get_dataset(dataset).num_classes)
     model.archopt_info = info
     return model
-
-
-def family_models(family: str) -> list[str]:
-    """The base network(s) of ``family`` and their versions by every technique with the
-    family's hook, in registration order."""
-    techniques = [BASE, *technique_names(family)]
-    prefixes = [f"resnet{depth}" for depth in RESNET_DEPTHS] if family == "resnet" else [family]
-    return [_with_technique(prefix, t) for prefix in prefixes for t in techniques]
-
-
-def base_models() -> list[str]:
-    """Every family x technique without width scaling, in study order."""
-    return [name for family in FAMILIES for name in family_models(family)]
-
-
-def list_models() -> list[str]:
-    """Registered canonical names: the base zoo plus the paper's equal-budget nets."""
-    scaled = sorted({n for names in PAPER_SCALED_MODELS.values() for n in names})
-    return base_models() + scaled
-
-
-def models_for_dataset(dataset: str) -> list[str]:
-    """The dissertation's networks for one dataset (catalog order)."""
-    if dataset in GAN_DATASETS:
-        return [n for n in base_models() if n.startswith("pix2pix")]
-    return [n for n in base_models() if not n.startswith("pix2pix")] + list(
-        PAPER_SCALED_MODELS.get(dataset, ())
-    )

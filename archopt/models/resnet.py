@@ -17,10 +17,10 @@ from typing import NamedTuple
 from torch import Tensor, nn
 
 from archopt.models.profile import built_params
+from archopt.names import BLOCKS_PER_STAGE
 from archopt.techniques import BASE, FAMILY_HOOKS, get_technique, technique_names
 
 BASE_WIDTHS = (16, 32, 64)
-BLOCKS_PER_STAGE = {20: 3, 56: 9, 110: 18}
 FAMILY_BODIES = ("basic", "bottleneck")  # the family's own; techniques bring the others
 
 

@@ -34,6 +34,7 @@ from archopt.report.provisional import (
     mark_cells,
     mark_verdicts,
 )
+from archopt.report.runtimes import macs_latency_figure, runtime_section
 from archopt.report.table import ARCHOPT, PAPER, ReportInputs, build_table
 from archopt.report.tables import gan_table, scenario_table
 
@@ -336,6 +337,8 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
         search_tables=[(d, search_display(s)) for d, s in searches.items()],
         figures=[ReportFigure(name, title, caption, pngs[name])
                  for name, (title, caption, _) in FIGURES.items()],
+        runtimes_html=runtime_section(table, tolerance,
+                                      fig.figure_png(macs_latency_figure(table))),
         methodology=methodology(config, table),
         deviations=deviations(config, searches),
         paper_inconsistencies_html=markdown_lists(

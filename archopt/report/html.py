@@ -72,6 +72,7 @@ class ReportContent:
     deviations: list[str]
     paper_inconsistencies_html: str
     generated: str = ""
+    runtimes_html: str = ""  # archopt.report.runtimes.runtime_section
     gan_samples_png: bytes | None = None
     provisional_banner: str = ""  # empty when every accuracy finished the protocol
     provisional: list[tuple[str, str, str]] = field(default_factory=list)  # dataset, model, why
@@ -271,6 +272,7 @@ SECTIONS = (
     ("findings", "Findings", findings_section),
     ("flowchart", "Decision flowchart", flowchart_section),
     ("tables", "Tables", tables_section),
+    ("runtimes", "Runtimes", lambda content: content.runtimes_html),
     ("figures", "Figures", figures_section),
     ("methodology", "Methodology", methodology_section),
 )

@@ -54,6 +54,10 @@ METRICS = {
     "latency_median_ms": "single-image inference latency, median (ms)",
     "latency_p90_ms": "single-image inference latency, 90th percentile (ms)",
     "latency_p99_ms": "single-image inference latency, 99th percentile (ms)",
+    "latency_iqr_ms": "interquartile range of the single-image latency (ms); note: warning",
+    "latency_first_ms": "first inference after loading (ms)",
+    "load_ms": "session creation / compilation of a runtime (ms)",
+    "latency_between_process_std_ms": "std of the per-process medians over bench.repeats (ms)",
     "bench_top1": "top-1 accuracy on the benchmarked test images (%)",
     "max_abs_diff": "largest |output - eager output| over the benchmarked images",
     "pixel_acc": "pixel-wise accuracy of generated maps (%)",
@@ -152,6 +156,27 @@ def runtime_rows(entry: dict[str, Any], device: str, runtime: str, where: str
         if entry.get(key) is not None:
             rows.append(measurement(metric, sources.number(entry, key, where), device=device,
                                     runtime=runtime))
+    return rows + protocol_rows(entry, device, runtime, where)
+
+
+def protocol_rows(entry: dict[str, Any], device: str, runtime: str, where: str
+                  ) -> list[dict[str, Any]]:
+    """Spread warning, load and first-inference times, spread between processes."""
+    rows = []
+    if entry.get("iqr_ms") is not None:
+        warning = entry.get("warning")
+        rows.append(measurement("latency_iqr_ms", sources.number(entry, "iqr_ms", where),
+                                device=device, runtime=runtime,
+                                note=f"warning={warning}" if warning else ""))
+    for metric, key in (("latency_first_ms", "first_ms"), ("load_ms", "load_ms")):
+        if entry.get(key) is not None:
+            rows.append(measurement(metric, sources.number(entry, key, where), device=device,
+                                    runtime=runtime))
+    between = entry.get("between_processes") or {}
+    if between.get("std_ms") is not None:
+        rows.append(measurement("latency_between_process_std_ms",
+                                sources.number(between, "std_ms", where), device=device,
+                                runtime=runtime, n=between.get("processes")))
     return rows
 
 

@@ -3,8 +3,8 @@
 A runtime turns a network (its ONNX export, or the eager module itself) into a callable
 from one normalized float32 image of shape (1, C, H, W) in host memory to its output in
 host memory; the benchmark times that callable the same way for every runtime. Plugins
-add runtimes with :func:`register_runtime`, exactly as the shipped ``eager`` and
-``onnxruntime`` do.
+add runtimes with :func:`register_runtime`, exactly as the shipped ones (``eager``,
+``inductor``, ``onnxruntime``, ``openvino``: one file each in this package) do.
 
 Importing this package imports neither torch nor any runtime library (the workflow reads
 the registered names while it is parsed): runtime modules import them inside methods.
@@ -33,6 +33,10 @@ class Runtime:
     # implementation fastest in it on the CPU, and its CPU benchmark times that very file
     # instead of picking again. Every other (runtime, device) picks its own.
     deploys_onnx: ClassVar[bool] = False
+    # True for a runtime whose ``load`` returns before compiling: its first call compiles
+    # (a JIT such as torch.compile). The benchmark then counts that call into ``load_ms``
+    # and times the next one as ``first_ms``, so compilation is never a timed inference.
+    compiles_on_first_call: ClassVar[bool] = False
 
     def unavailable(self, device: str) -> str | None:
         """None when it can run on ``device``; else the reason, recorded as skipped."""
@@ -114,5 +118,15 @@ def deployed_runtime() -> Runtime:
     raise LookupError("no registered runtime sets deploys_onnx: model.onnx has no target")
 
 
-# The shipped runtimes register on import, after the base class they subclass exists.
-from archopt.runtimes import eager, onnxruntime  # noqa: E402, F401
+def _import_shipped_runtimes() -> None:
+    """Import every module of this package: each shipped runtime file registers itself,
+    so adding one is adding its file (sorted by name: registration order is stable)."""
+    import importlib
+    import pkgutil
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        importlib.import_module(f"{__name__}.{module}")
+
+
+# After the base class they subclass exists.
+_import_shipped_runtimes()

@@ -4,16 +4,16 @@ Other stages read the results through :func:`load_weights` (``best.pt`` files) a
 ``metrics.json`` / ``summary.json`` files described in README "Training protocol".
 """
 
-from archopt.train.checkpoint import CheckpointError, load_weights, read_checkpoint
-from archopt.train.metrics import topk_correct, wilson_interval
-from archopt.train.schedule import PlateauSchedule, Step
+from archopt.lazy import lazy_exports
 
-__all__ = [
-    "CheckpointError",
-    "PlateauSchedule",
-    "Step",
-    "load_weights",
-    "read_checkpoint",
-    "topk_correct",
-    "wilson_interval",
-]
+_EXPORTS = {
+    "CheckpointError": "archopt.train.checkpoint",
+    "load_weights": "archopt.train.checkpoint",
+    "read_checkpoint": "archopt.train.checkpoint",
+    "topk_correct": "archopt.train.metrics",
+    "wilson_interval": "archopt.train.metrics",
+    "PlateauSchedule": "archopt.train.schedule",
+    "Step": "archopt.train.schedule",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from archopt.data import ImageSet, batches, load_cifar, split_train_val
 from archopt.gpu import claim_device
 from archopt.io import atomic_path, write_json_atomic
 from archopt.models import count_params, parse_name
-from archopt.study import study_networks
 from archopt.train.checkpoint import CheckpointError, load_weights, save_checkpoint
 from archopt.train.layout import dump_traceback_on_crash, training_memory_format
 from archopt.train.loop import (
@@ -28,36 +26,6 @@ from archopt.train.loop import (
 from archopt.train.metrics import evaluate
 from archopt.train.select import build_summary, read_metrics, select_run
 from archopt.workflow import carry_attempt_logs, job_logger
-
-RUN_DIR = "results/train/{dataset}/{model}/lr~{lr}/bs~{bs}/seed~{seed}"
-
-
-def format_lr(lr: float) -> str:
-    """The learning rate as it appears in paths: ``0.1``, ``0.001``, ``1e-05``."""
-    return f"{lr:g}"
-
-
-def grid_run_files(
-    dataset: str, model: str, train_config: Mapping[str, Any], name: str
-) -> list[str]:
-    """File ``name`` of every (lr, batch size, seed) run of the configured grid."""
-    grid = train_config["grid"]
-    return [
-        f"{RUN_DIR}/{name}".format(dataset=dataset, model=model, lr=format_lr(lr), bs=bs, seed=seed)
-        for lr in grid["lr"]
-        for bs in grid["batch_size"]
-        for seed in train_config["seeds"]
-    ]
-
-
-def summary_targets(config: Mapping[str, Any]) -> list[str]:
-    """The selected-run summary of every network of every dataset of the study."""
-    return [
-        f"results/models/{dataset}/{model}/summary.json"
-        for dataset in config["studies"]
-        for model in study_networks(config, dataset)
-    ]
-
 
 def resume_state_path(run_dir: str | os.PathLike) -> Path:
     """Where a run keeps its per-epoch state: next to, not among, the rule's outputs,

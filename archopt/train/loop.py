@@ -85,11 +85,13 @@ class TrainingRun:
         spec: RunSpec,
         device: torch.device,
         memory_format: torch.memory_format | None = None,
+        build: Callable[[], nn.Module] | None = None,
     ) -> None:
         self.spec = spec
         self.device = device
         torch.manual_seed(spec.seed)  # weight initialization
-        model = get_model(spec.model, spec.dataset)
+        # ``build``: a network that is not built by name (a pruned one, to fine-tune).
+        model = build() if build is not None else get_model(spec.model, spec.dataset)
         # None: archopt's rule (archopt.train.layout); benchmarks pass one to compare.
         self.memory_format = memory_format or training_memory_format(model, device)
         self.model: nn.Module = model.to(device, memory_format=self.memory_format)
@@ -248,15 +250,17 @@ def train_run(
     device: torch.device,
     logger: logging.Logger,
     restart: bool = False,
+    build: Callable[[], nn.Module] | None = None,
 ) -> TrainingRun:
     """Train (or resume) the run ``spec`` until the schedule or ``max_epochs`` stops it.
 
     ``train_batches(generator)`` yields one epoch of augmented, shuffled batches;
     ``val_batches(None)`` the validation set. The state at ``state_path`` is resumed
-    unless ``restart`` is true; it is rewritten after every epoch.
+    unless ``restart`` is true; it is rewritten after every epoch. ``build`` makes the
+    initial network where it is not ``get_model(spec.model)`` (see :class:`TrainingRun`).
     """
     state_path = Path(state_path)
-    run = TrainingRun(spec, device)
+    run = TrainingRun(spec, device, build=build)
     logger.info("%s", native_context(spec.model, device, run.memory_format))
     if state_path.exists() and not restart:
         state = load_resume_state(state_path, spec)

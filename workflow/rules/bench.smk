@@ -1,6 +1,6 @@
 # Single-image latency of every selected network in each runtime of bench.runtimes
 # (archopt.runtimes), per device (archopt.bench). model.onnx is the deployable export.
-from archopt.bench.jobs import bench_targets, checkpoint_path, maps_bench_count
+from archopt.paths import bench_targets, checkpoint_path, maps_bench_count
 
 TARGET_FUNCTIONS.append(lambda: bench_targets(config))
 
@@ -56,5 +56,8 @@ rule bench:
         warmup=config["bench"]["warmup"],
         runtimes=config["bench"]["runtimes"],
         atol=config["bench"]["atol"],
+        min_queries=config["bench"]["min_queries"],
+        min_duration_s=config["bench"]["min_duration_s"],
+        repeats=config["bench"]["repeats"],
     script:
         "../scripts/bench.py"

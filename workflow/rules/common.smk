@@ -6,7 +6,7 @@ import yaml
 from archopt.cluster import check_slurm_requests
 from archopt.config import load_config_mapping
 from archopt.data.sizes import check_training_split
-from archopt.gpu import local_gpu_count
+from archopt.gpu import driver_gpu_count
 from archopt.plan import plan_table, study_plan
 from archopt.study import study_networks
 
@@ -48,7 +48,7 @@ def all_targets():
 def print_study_plan():
     # Only where a user is looking: not in jobs that re-parse the Snakefile.
     if workflow.is_main_process:
-        cuda = local_gpu_count() > 0
+        cuda = driver_gpu_count() > 0
         stages = study_plan(config, cuda)
         print(plan_table(stages, cuda), file=sys.stderr)
 

@@ -1,6 +1,6 @@
 # Pix2Pix on maps (archopt.gan): a palette fitted once on the training maps, then one
 # training and one evaluation job per generator variant.
-from archopt.gan.jobs import GAN_DIR
+from archopt.paths import GAN_DIR
 from archopt.train.resources import gan_runtime_minutes
 
 TARGET_FUNCTIONS.append(

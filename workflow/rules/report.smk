@@ -1,6 +1,6 @@
 # The report (archopt.report): every result of the study, next to the paper's, in
 # results/report/ (index.html, results.csv, findings.csv and the figures).
-from archopt.report.jobs import REPORT_SETTINGS, report_input_files
+from archopt.paths import REPORT_SETTINGS, report_input_files
 
 TARGET_FUNCTIONS.append(lambda: ["results/report/index.html"])
 

@@ -1,11 +1,11 @@
 # Training (archopt.train): one job per grid point (dataset, model, lr, batch size, seed);
 # select_best keeps the run with the best validation top-1 and tests it once.
-from archopt.gpu import local_gpu_count
-from archopt.train.jobs import RUN_DIR, grid_run_files, summary_targets
+from archopt.gpu import driver_gpu_count
+from archopt.paths import RUN_DIR, grid_run_files, summary_targets
 from archopt.train.resources import job_runtime_minutes, train_mem_mb
 
 # Decided when the workflow is parsed: the jobs run on this host (or hosts like it).
-TRAIN_USES_CUDA = local_gpu_count() > 0
+TRAIN_USES_CUDA = driver_gpu_count() > 0
 
 TARGET_FUNCTIONS.append(lambda: summary_targets(config))
 

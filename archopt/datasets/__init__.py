@@ -1,0 +1,90 @@
+"""The dataset registry: every dataset the study can train or benchmark on, by name.
+
+A dataset is a :class:`Dataset` registered with :func:`register_dataset` (one module per
+dataset; plugins add theirs the same way, see docs/extending.md). Wildcard constraints,
+the config's dataset checks, training-set sizes, input shapes and the classifier-vs-
+generator decisions of the workflow read this registry. Importing it imports no torch
+(the workflow parses with it); a dataset's reader is named by module path and imported
+only by the jobs that read images.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+CLASSIFICATION = "classification"  # images -> one of num_classes labels (the classifiers)
+PAIRED = "paired"  # image -> image pairs (the Pix2Pix generators)
+KINDS = (CLASSIFICATION, PAIRED)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What the study needs to know about a dataset."""
+
+    name: str  # lower-case; the {dataset} wildcard and a key of config `datasets`
+    title: str
+    kind: str  # CLASSIFICATION or PAIRED
+    image_shape: tuple[int, int, int]  # (C, H, W) of one network input
+    primary_metric: str  # the accuracy findings compare: top1 | top5 | pixel_acc
+    train_images: int  # in the official training split (pairs for PAIRED)
+    test_images: int
+    url: str  # the official download (config `datasets.<name>.url` overrides it)
+    md5: str | None
+    num_classes: int | None = None  # CLASSIFICATION only
+    mean: tuple[float, ...] = ()  # per-channel normalization (CLASSIFICATION)
+    std: tuple[float, ...] = ()
+    reader: str = ""  # "module:function" loading the extracted data, imported when used
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind == CLASSIFICATION
+
+    def load_reader(self) -> Callable[..., Any]:
+        module, function = self.reader.split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+_REGISTRY: dict[str, Dataset] = {}
+
+
+def register_dataset(dataset: Dataset) -> Dataset:
+    """Add ``dataset``; a name that is already registered is refused, naming it."""
+    if dataset.kind not in KINDS:
+        raise ValueError(f"dataset {dataset.name!r}: kind {dataset.kind!r} is not one of {KINDS}")
+    if dataset.is_classification != (dataset.num_classes is not None):
+        raise ValueError(f"dataset {dataset.name!r}: num_classes is set for classification only")
+    if dataset.name in _REGISTRY:
+        raise ValueError(f"dataset {dataset.name!r} is already registered")
+    _REGISTRY[dataset.name] = dataset
+    return dataset
+
+
+def _unregister_dataset(name: str) -> None:
+    """For tests: forget a dataset a test registered."""
+    _REGISTRY.pop(name, None)
+
+
+def get_dataset(name: str) -> Dataset:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown dataset {name!r}: registered datasets are {', '.join(_REGISTRY)}"
+        ) from None
+
+
+def dataset_names(kind: str | None = None) -> list[str]:
+    """Registered names (of one kind), in registration order."""
+    return [name for name, d in _REGISTRY.items() if kind is None or d.kind == kind]
+
+
+def wildcard_pattern(kind: str | None = None) -> str:
+    """A Snakemake wildcard constraint matching exactly the registered names."""
+    return "|".join(dataset_names(kind))
+
+
+# The shipped datasets register exactly as a plugin would.
+from archopt.datasets import cifar10, cifar100, maps  # noqa: E402, F401

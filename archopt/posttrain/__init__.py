@@ -1,0 +1,146 @@
+"""The post-training method registry: what can be done to a *trained* network.
+
+The study's techniques (``archopt.techniques``) change an architecture before training;
+a post-training method takes a selected, trained network
+(``results/models/{dataset}/{model}/best.pt``) and produces a deployable model with its
+accuracy and latency: int8 quantization (``int8``) and structured pruning (``prune``)
+ship, plugins add more with :func:`register_posttrain_method` (config key ``plugins``),
+exactly like techniques and runtimes.
+
+A result is named ``{model}+{spec}``: ``resnet20+int8``, ``resnet20-shift+int8``,
+``resnet56+prune-shift`` (ResNet56 pruned to ResNet56-Shift's parameter count),
+``squeezenet+prune-0.5``. ``spec`` is the method's name, optionally followed by ``-`` and
+an argument the method defines.
+
+This module imports no torch: the workflow expands the post-training targets while
+Snakemake parses the DAG. Methods import their libraries inside :meth:`run`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from archopt.posttrain.jobs import PostTrainJob
+
+SEPARATOR = "+"  # between the network and the method spec; model names never contain it
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")  # no "-": it separates the argument
+SPEC_PATTERN = re.compile(r"^(?P<method>[a-z][a-z0-9_]*)(?:-(?P<arg>[a-z0-9._]+))?$")
+
+
+class PostTrainMethod:
+    """Base class of post-training methods; subclass it and decorate with
+    :func:`register_posttrain_method`.
+
+    ``variants`` says which results the method makes of one studied network; ``run``
+    makes one of them inside its Snakemake job (see :class:`archopt.posttrain.jobs.PostTrainJob`
+    for what it gets and must write).
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+
+    def variants(self, model: str, dataset: str, config: Mapping[str, Any]) -> list[str]:
+        """The specs (``name`` or ``name-arg``) this method makes of ``model``; [] = none."""
+        raise NotImplementedError
+
+    def run(self, job: PostTrainJob) -> None:
+        """Produce the job's outputs (summary, deployable file, bench JSON, artifacts)."""
+        raise NotImplementedError
+
+    def runtime_minutes(self, model: str, dataset: str, arg: str | None,
+                        config: Mapping[str, Any], threads: int) -> int:
+        """Upper bound of the job's wall time (the rule's ``runtime`` resource)."""
+        return 30
+
+    def __repr__(self) -> str:
+        return f"<post-training method {self.name!r} ({_origin(type(self))})>"
+
+
+def _origin(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+_REGISTRY: dict[str, PostTrainMethod] = {}
+MethodClass = TypeVar("MethodClass", bound=type[PostTrainMethod])
+
+
+def register_posttrain_method(cls: MethodClass) -> MethodClass:
+    """Class decorator: register one instance of ``cls`` under ``cls.name``."""
+    if not (isinstance(cls, type) and issubclass(cls, PostTrainMethod)):
+        raise TypeError(f"register_posttrain_method: {cls!r} is not a PostTrainMethod subclass")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ValueError(f"post-training method {_origin(cls)}: name {name!r} must be lower-case "
+                         "letters, digits or '_' and start with a letter")
+    if not isinstance(getattr(cls, "label", None), str):
+        raise TypeError(f"post-training method {name!r} ({_origin(cls)}): 'label' must be a string")
+    existing = _REGISTRY.get(name)
+    if existing is not None:
+        raise ValueError(f"post-training method {name!r} is already registered by "
+                         f"{_origin(type(existing))}; {_origin(cls)} cannot register it again")
+    _REGISTRY[name] = cls()
+    return cls
+
+
+def _unregister_posttrain_method(name: str) -> None:
+    """Remove a registration (for tests, so a method they define does not leak)."""
+    _REGISTRY.pop(name, None)
+
+
+def list_posttrain_methods() -> list[str]:
+    """Registered method names, in registration order (shipped ones first)."""
+    return list(_REGISTRY)
+
+
+def check_posttrain_methods(names: Iterable[str]) -> None:
+    """Raise ValueError naming every unknown method of ``names`` and the registered ones."""
+    unknown = [name for name in names if name not in _REGISTRY]
+    if unknown:
+        raise ValueError(
+            f"config key 'posttrain.methods': unknown method {', '.join(map(repr, unknown))}; "
+            f"registered: {', '.join(_REGISTRY)} (a plugin can register more)"
+        )
+
+
+def get_posttrain_method(name: str) -> PostTrainMethod:
+    check_posttrain_methods([name])
+    return _REGISTRY[name]
+
+
+@dataclass(frozen=True)
+class PostTrainName:
+    """``resnet20+prune-shift`` -> model ``resnet20``, method ``prune``, arg ``shift``."""
+
+    model: str
+    method: str
+    arg: str | None
+
+    @property
+    def spec(self) -> str:
+        return self.method if self.arg is None else f"{self.method}-{self.arg}"
+
+    def __str__(self) -> str:
+        return f"{self.model}{SEPARATOR}{self.spec}"
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """``prune-shift`` -> (``prune``, ``shift``); ``int8`` -> (``int8``, None)."""
+    match = SPEC_PATTERN.match(spec)
+    if not match:
+        raise ValueError(f"post-training spec {spec!r} is not METHOD or METHOD-ARG")
+    return match["method"], match["arg"]
+
+
+def parse_posttrain_name(name: str) -> PostTrainName:
+    model, separator, spec = name.partition(SEPARATOR)
+    if not separator or not model:
+        raise ValueError(f"post-training result {name!r} is not MODEL{SEPARATOR}METHOD[-ARG]")
+    return PostTrainName(model, *parse_spec(spec))
+
+
+# The shipped methods register on import, after the base class they subclass exists.
+from archopt.posttrain import int8, prune  # noqa: E402, F401

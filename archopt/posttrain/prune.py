@@ -1,0 +1,49 @@
+"""``prune``: structured channel pruning (Torch-Pruning) plus fine-tuning.
+
+Specs: ``prune-<technique>`` prunes a base ResNet to the parameter count of its
+``-<technique>`` version (one per registered technique with a ResNet hook), beside the
+dissertation's channel- and bottleneck-reduced networks; ``prune-<ratio>`` prunes
+SqueezeNet by a fixed channel ratio (``posttrain.squeezenet_ratio``). The result is a
+smaller dense network, fine-tuned with the training protocol's SGD, exported to ONNX
+and benchmarked like any other. The work is in :mod:`archopt.posttrain.pruning`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from archopt.posttrain import PostTrainMethod, register_posttrain_method
+
+if TYPE_CHECKING:
+    from archopt.posttrain.jobs import PostTrainJob
+
+
+@register_posttrain_method
+class Prune(PostTrainMethod):
+    name = "prune"
+    label = "pruned"
+
+    def variants(self, model: str, dataset: str, config: Mapping[str, Any]) -> list[str]:
+        from archopt.models import parse_name
+        from archopt.techniques import BASE, technique_names
+
+        info = parse_name(model)
+        if info.technique != BASE or info.scaling != "none":
+            return []  # only the base networks have optimized versions to match
+        if info.family == "resnet":
+            return [f"{self.name}-{technique}" for technique in technique_names("resnet")]
+        if info.family == "squeezenet":
+            return [f"{self.name}-{config['posttrain']['squeezenet_ratio']:g}"]
+        return []
+
+    def run(self, job: PostTrainJob) -> None:
+        from archopt.posttrain.pruning import prune_job
+
+        prune_job(job)
+
+    def runtime_minutes(self, model: str, dataset: str, arg: str | None,
+                        config: Mapping[str, Any], threads: int) -> int:
+        from archopt.posttrain.pruning import prune_runtime_minutes
+
+        return prune_runtime_minutes(model, dataset, config, threads)

@@ -1,0 +1,45 @@
+# Post-training methods (archopt.posttrain: int8 quantization, pruning, plugins' own) on
+# every selected network: results/posttrain/{dataset}/{model}+{method}/.
+from archopt.posttrain.rules import posttrain_runtime, posttrain_threads
+from archopt.posttrain.targets import ARTIFACTS, POSTTRAIN_DIR, OUTPUT_FILES, posttrain_targets
+
+TARGET_FUNCTIONS.append(lambda: posttrain_targets(config))
+
+
+rule posttrain:
+    input:
+        checkpoint="results/models/{dataset}/{model}/best.pt",
+        summary="results/models/{dataset}/{model}/summary.json",
+        onnx="results/bench/{dataset}/{model}/model.onnx",
+        data=lambda wildcards: dataset_marker(wildcards.dataset),
+    output:
+        summary=f"{POSTTRAIN_DIR}/{OUTPUT_FILES['summary']}",
+        deployable=f"{POSTTRAIN_DIR}/{OUTPUT_FILES['deployable']}",
+        bench=f"{POSTTRAIN_DIR}/{OUTPUT_FILES['bench']}",
+        artifacts=directory(f"{POSTTRAIN_DIR}/{ARTIFACTS}"),
+    log:
+        "logs/posttrain/{dataset}/{model}+{method}.log",
+    wildcard_constraints:
+        dataset="cifar10|cifar100",
+        model="[a-z0-9._-]+",
+        method="[a-z][a-z0-9_]*(-[a-z0-9._]+)?",
+    conda:
+        "../../environment.yml"
+    threads: posttrain_threads(config)
+    resources:
+        mem_mb=4000,
+        runtime=lambda wildcards, threads: posttrain_runtime(config, wildcards, threads),
+    params:
+        posttrain=config["posttrain"],
+        bench=config_subset("bench", "images", "threads", "warmup", "runtimes", "atol"),
+        train=config_subset(
+            "train",
+            "val_size",
+            "train_subset",
+            "seeds",
+            "momentum",
+            "weight_decay",
+            "threads",
+        ),
+    script:
+        "../scripts/posttrain.py"
