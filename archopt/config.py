@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from archopt.datasets import CLASSIFICATION, dataset_names
 from archopt.names import family_models
 from archopt.plugins import PluginError, load_plugins
 
@@ -134,6 +135,23 @@ def check_finite(config: Mapping[str, Any]) -> None:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+def check_dataset_names(config: Mapping[str, Any]) -> None:
+    """``studies`` are registered classification datasets; ``datasets`` keys registered."""
+    classification = dataset_names(CLASSIFICATION)
+    for name in config["studies"]:
+        if name not in classification:
+            raise ValueError(
+                f"config key 'studies': {name!r} is not a registered classification dataset; "
+                f"registered: {', '.join(classification)}"
+            )
+    for name in config.get("datasets", {}):
+        if name not in dataset_names():
+            raise ValueError(
+                f"config key 'datasets.{name}': no such dataset; registered: "
+                f"{', '.join(dataset_names())} (a plugin can register more)"
+            )
+
+
 def check_gan_variants(variants: list[str]) -> None:
     """Raise ValueError naming every ``gan.variants`` entry that is not a generator."""
     known = family_models("pix2pix")
@@ -161,6 +179,7 @@ def check_registered_names(config: Mapping[str, Any]) -> None:
     Not in the schema: plugins add names, so the check runs after they are imported.
     """
     try:
+        check_dataset_names(config)
         check_runtime_names(config["bench"]["runtimes"])
         check_gan_variants(config["gan"]["variants"])
         check_posttrain_methods(config.get("posttrain", {}).get("methods", []))

@@ -12,6 +12,13 @@ from typing import Any
 from archopt.datasets import PAIRED, dataset_names, get_dataset
 from archopt.study import study_networks
 
+def dataset_source(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """``{"url", "md5"}`` of a dataset: config key ``datasets.<name>`` where set (a mirror),
+    else the registry's official source (a plugin dataset needs no config entry)."""
+    official = get_dataset(dataset)
+    return {"url": official.url, "md5": official.md5, **config.get("datasets", {}).get(dataset, {})}
+
+
 # The generators train on the (first) paired-image dataset: pix2pix maps.
 GAN_DATASET = dataset_names(PAIRED)[0]
 GAN_DIR = f"results/gan/{GAN_DATASET}/{{model}}"
@@ -50,6 +57,11 @@ def summary_targets(config: Mapping[str, Any]) -> list[str]:
 MAPS_BENCH_IMAGES = 200
 
 
+def is_paired(dataset: str) -> bool:
+    """Whether ``dataset`` holds image pairs (the generators' data) rather than labels."""
+    return get_dataset(dataset).kind == PAIRED
+
+
 def benchmarked_datasets(config: Mapping[str, Any]) -> list[str]:
     """The study's classification datasets, and the generators' when there are any."""
     return [*config["studies"], *([GAN_DATASET] if config["gan"]["variants"] else [])]
@@ -68,7 +80,7 @@ def bench_targets(config: Mapping[str, Any]) -> list[str]:
 
 def checkpoint_path(dataset: str, model: str) -> str:
     """The weights a benchmark loads: the selected classifier, or the trained generator."""
-    if get_dataset(dataset).kind == PAIRED:
+    if is_paired(dataset):
         return f"{GAN_DIR.format(model=model)}/generator.pt"
     return f"results/models/{dataset}/{model}/best.pt"
 

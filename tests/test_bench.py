@@ -25,7 +25,8 @@ from fake_data import write_cifar_tree
 
 RUNTIME_KEYS = {
     "median_ms", "mean_ms", "std_ms", "p90_ms", "p99_ms", "ci95_ms", "n", "top1", "top5",
-    "shift_impl", "shift_impl_ms", "max_abs_diff", "atol",
+    "shift_impl", "shift_impl_ms", "max_abs_diff", "atol", "iqr_ms", "warning", "first_ms",
+    "load_ms", "repeats",
 }
 
 
@@ -147,15 +148,16 @@ def test_deployable_onnx_records_its_shift_and_matches_eager(shift_net, shift_on
 def test_benchmark_json_has_every_runtime_and_statistic(shift_net, shift_onnx, images):
     labels = np.arange(len(images)) % 10
     result = benchmark(shift_net, shift_onnx, images, labels, "cpu", BenchSettings(warmup=10))
-    assert set(result) == {"eager", "onnxruntime", "env"}
-    for runtime in ("eager", "onnxruntime"):
+    shipped = ("eager", "inductor", "onnxruntime", "openvino")
+    assert set(result) == {*shipped, "env"}
+    for runtime in shipped:
         stats = result[runtime]
         assert RUNTIME_KEYS <= set(stats)
         assert stats["n"] == len(images)
         assert 0 < stats["median_ms"] <= stats["p90_ms"] <= stats["p99_ms"]
         assert stats["max_abs_diff"] <= 1e-3 and stats["shift_impl"] in SHIFT_IMPLEMENTATIONS
-    # Both runtimes compute the same network, so they classify the images alike.
-    assert result["eager"]["top1"] == result["onnxruntime"]["top1"]
+    # Every runtime computes the same network, so they classify the images alike.
+    assert {result[runtime]["top1"] for runtime in shipped} == {result["eager"]["top1"]}
     assert result["onnxruntime"]["shift_impl"] == onnx_metadata(shift_onnx)[SHIFT_IMPL_KEY]
     assert result["onnxruntime"]["provider"] == "CPUExecutionProvider"
     assert result["env"]["threads"] == 1 and result["env"]["torch"] == torch.__version__

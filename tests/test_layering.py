@@ -4,6 +4,7 @@ code that does not reach into the search or the Snakemake glue."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap

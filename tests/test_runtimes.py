@@ -26,7 +26,9 @@ from archopt.runtimes import (
 from conftest import REPO
 
 STATS = {"median_ms", "mean_ms", "std_ms", "p90_ms", "p99_ms", "ci95_ms", "n", "top1", "top5",
-         "max_abs_diff", "atol", "shift_impl", "shift_impl_ms"}
+         "max_abs_diff", "atol", "shift_impl", "shift_impl_ms", "iqr_ms", "warning", "first_ms",
+         "load_ms", "repeats"}
+SHIPPED = ["eager", "inductor", "onnxruntime", "openvino"]
 
 
 class TorchScript(Runtime):
@@ -105,7 +107,7 @@ def test_shipped_runtimes_are_registered_without_importing_their_libraries():
     code = ("import sys, archopt.runtimes as r; print(r.list_runtimes()); "
             "print(sorted({'torch', 'onnxruntime'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split("\n")[:2] == ["['eager', 'onnxruntime']", "[]"]
+    assert out.stdout.split("\n")[:2] == [str(SHIPPED), "[]"]
 
 
 def test_a_registered_runtime_is_benchmarked_under_its_own_key(registered, shift_net, images):
@@ -136,8 +138,8 @@ def test_every_registered_runtime_runs_by_default_and_reports_its_versions(regis
                           nn.Linear(4, 10)).eval()
     onnx_model = onnx_bytes(model, torch.from_numpy(images[:1]))
     result = benchmark(model, onnx_model, images[:3], np.zeros(3, dtype=np.int64))
-    assert list_runtimes() == ["eager", "onnxruntime", "jit"]
-    assert set(result) == {"eager", "onnxruntime", "jit", "env"}
+    assert list_runtimes() == [*SHIPPED, "jit"]
+    assert set(result) == {*SHIPPED, "jit", "env"}
     assert result["jit"]["shift_impl"] is None and result["jit"]["shift_impl_ms"] == {}
     assert environment(threads=1)["jit"].startswith("traced")
 
@@ -178,7 +180,7 @@ def test_unknown_runtime_names_are_refused_naming_them_and_the_known_ones(regist
     schema = REPO / "workflow/schemas/config.schema.yaml"
     overrides = {"bench": {"runtimes": ["eager", "tensorrt"]}}
     with pytest.raises(ConfigError, match=r"bench\.runtimes': unknown runtime 'tensorrt'; "
-                                          r"registered runtimes: eager, onnxruntime"):
+                                          r"registered runtimes: eager, inductor, onnxruntime, openvino"):
         load_config(REPO / "config.yaml", schema, overrides)
     with pytest.raises(ValueError, match="unknown runtime 'jit'"):
         BenchSettings(runtimes=("jit",))

@@ -10,7 +10,6 @@ torch-free for the workflow's parse.
 from archopt.lazy import lazy_exports
 
 _EXPORTS = {
-    "DATASET_NAMES": "archopt.data.specs",
     "CifarData": "archopt.data.cifar",
     "ImageSet": "archopt.data.cifar",
     "load_cifar": "archopt.data.cifar",

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from archopt.data.cifar import ImageSet
-from archopt.data.specs import cifar_spec
+from archopt.datasets import get_dataset
 
 CROP_PADDING = 4
 
@@ -28,9 +28,9 @@ def _check_images(images: torch.Tensor) -> None:
 def normalize(images: torch.Tensor, dataset: str) -> torch.Tensor:
     """uint8 ``(N, 3, H, W)`` -> float32 ``(x / 255 - mean) / std``, the dataset's statistics."""
     _check_images(images)
-    spec = cifar_spec(dataset)
-    std = torch.tensor(spec.std).view(1, 3, 1, 1)
-    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+    registered = get_dataset(dataset)
+    std = torch.tensor(registered.std).view(1, -1, 1, 1)
+    mean = torch.tensor(registered.mean).view(1, -1, 1, 1)
     # One multiply and one subtract over the batch: x * (1 / (255 std)) - mean / std.
     return images.float().mul_(1.0 / (255.0 * std)).sub_(mean / std)
 
@@ -97,7 +97,7 @@ def batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    cifar_spec(dataset)  # an unknown dataset fails here, not at the first batch
+    get_dataset(dataset)  # an unknown dataset fails here, not at the first batch
     count = len(data)
     order = torch.randperm(count, generator=generator) if shuffle else None
     for start in range(0, count, batch_size):

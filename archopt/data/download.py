@@ -33,7 +33,8 @@ from tqdm import tqdm
 
 from archopt.data.archive import ArchiveError, describe_text, safe_extract, text_start
 from archopt.data.manifest import MANIFEST_NAME, build_manifest, manifest_path, write_manifest
-from archopt.data.specs import CIFAR_SPECS, MAPS_SPEC, check_dataset_name
+from archopt.data.specs import check_dataset_name
+from archopt.datasets import get_dataset
 from archopt.data.structure import StructureError, check_structure
 from archopt.progress import LogStream
 
@@ -94,7 +95,7 @@ def remove_path(path: Path) -> None:
 
 def top_folder(dataset: str) -> str:
     """The folder the official archive of ``dataset`` unpacks to."""
-    return MAPS_SPEC.folder if dataset == MAPS_SPEC.name else CIFAR_SPECS[dataset].folder
+    return get_dataset(dataset).folder
 
 
 @contextmanager

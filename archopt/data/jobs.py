@@ -8,6 +8,7 @@ from typing import Any
 from archopt.data.archive import ArchiveError
 from archopt.data.download import DownloadError, download_dataset
 from archopt.data.structure import StructureError
+from archopt.paths import dataset_source
 from archopt.workflow import job_logger
 
 
@@ -19,7 +20,7 @@ def download_job(snakemake: Any) -> None:
     """
     dataset = snakemake.params.dataset
     logger = job_logger(snakemake, f"download.{dataset}")
-    url = snakemake.config["datasets"][dataset]["url"]
+    url = dataset_source(snakemake.config, dataset)["url"]
     try:
         download_dataset(
             dataset, Path(snakemake.output[0]).parent, url, snakemake.params.md5, logger

@@ -26,6 +26,12 @@ def maps_folder(root: str | Path = "resources") -> Path:
     return Path(root) / MAPS_SPEC.name / MAPS_SPEC.folder
 
 
+def read_maps(dataset: str, root: str | Path = "resources") -> Path:
+    """The dataset registry's reader: the folder of the split folders (pairs are read by
+    :class:`MapsPairs`, one at a time)."""
+    return Path(root) / dataset / MAPS_SPEC.folder
+
+
 def _pair_number(path: Path) -> int:
     try:
         return int(path.stem)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from archopt.datasets import get_dataset
 from archopt.datasets.cifar10 import CIFAR10
 from archopt.datasets.cifar100 import CIFAR100
 
@@ -71,7 +72,6 @@ CIFAR_SPECS: dict[str, CifarSpec] = {
 
 MAPS_SPEC = MapsSpec(name="maps", title="pix2pix maps", folder="maps", splits=("train", "val"))
 
-DATASET_NAMES: tuple[str, ...] = (*CIFAR_SPECS, MAPS_SPEC.name)
 
 
 def cifar_spec(dataset: str) -> CifarSpec:
@@ -84,6 +84,5 @@ def cifar_spec(dataset: str) -> CifarSpec:
 
 
 def check_dataset_name(dataset: str) -> str:
-    if dataset not in DATASET_NAMES:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {list(DATASET_NAMES)}")
-    return dataset
+    """``dataset`` when it is registered (``archopt.datasets``); else a ValueError naming it."""
+    return get_dataset(dataset).name

@@ -7,12 +7,12 @@ from typing import Any
 
 from archopt.data.download import top_folder
 from archopt.data.manifest import read_manifest
-from archopt.data.specs import DATASET_NAMES, MAPS_SPEC
+from archopt.datasets import dataset_names, get_dataset
 from archopt.data.structure import StructureError, check_structure
 
 
 def _split_names(dataset: str) -> tuple[str, ...]:
-    return MAPS_SPEC.splits if dataset == MAPS_SPEC.name else ("train", "test")
+    return get_dataset(dataset).splits
 
 
 def dataset_status(dataset: str, root: str | Path = "resources") -> dict[str, Any]:
@@ -54,4 +54,4 @@ def dataset_status(dataset: str, root: str | Path = "resources") -> dict[str, An
 
 
 def datasets_status(root: str | Path = "resources") -> dict[str, dict[str, Any]]:
-    return {name: dataset_status(name, root) for name in DATASET_NAMES}
+    return {name: dataset_status(name, root) for name in dataset_names()}

@@ -14,7 +14,8 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from archopt.data.cifar import CifarFileError, read_cifar_folder
-from archopt.data.specs import CIFAR_SPECS, MAPS_SPEC, check_dataset_name
+from archopt.data.specs import CIFAR_SPECS, MAPS_SPEC
+from archopt.datasets import get_dataset
 
 
 class StructureError(ValueError):
@@ -65,7 +66,7 @@ def _maps_image_size(path: Path) -> tuple[int, int]:
         raise StructureError(path, f"not a readable image ({detail})") from None
 
 
-def check_maps(container: Path) -> dict[str, Any]:
+def check_maps(container: Path, dataset: str = MAPS_SPEC.name) -> dict[str, Any]:
     """Pair counts per split and the image size; every file must be ``<n>.jpg`` with
     width == 2 x height (satellite | map side by side; 1200x600 in the official archive)."""
     counts: dict[str, int] = {}
@@ -94,8 +95,6 @@ def check_maps(container: Path) -> dict[str, Any]:
 
 
 def check_structure(dataset: str, container: Path) -> dict[str, Any]:
-    """``{"counts": {...}, ...}`` for the dataset extracted under ``container``."""
-    check_dataset_name(dataset)
-    if dataset == MAPS_SPEC.name:
-        return check_maps(container)
-    return check_cifar(container, dataset)
+    """``{"counts": {...}, ...}`` for the dataset extracted under ``container``, by the
+    check its registry entry names."""
+    return get_dataset(dataset).check_structure(container)

@@ -33,18 +33,34 @@ class Dataset:
     test_images: int
     url: str  # the official download (config `datasets.<name>.url` overrides it)
     md5: str | None
+    folder: str  # the archive's top folder, extracted under resources/<name>/
+    # "module:function"s, imported only by the jobs that use them:
+    # reader(name, root) -> the data (CLASSIFICATION: archopt.data.CifarData-like, with
+    # .train/.test ImageSets of uint8 (N, C, H, W) images and int labels);
+    # structure(container, name) -> {"counts": {split: n, ...}, ...} of an extracted copy,
+    # raising archopt.data.structure.StructureError naming what is wrong.
+    reader: str
+    structure: str
+    splits: tuple[str, ...] = ("train", "test")
     num_classes: int | None = None  # CLASSIFICATION only
     mean: tuple[float, ...] = ()  # per-channel normalization (CLASSIFICATION)
     std: tuple[float, ...] = ()
-    reader: str = ""  # "module:function" loading the extracted data, imported when used
 
     @property
     def is_classification(self) -> bool:
         return self.kind == CLASSIFICATION
 
-    def load_reader(self) -> Callable[..., Any]:
-        module, function = self.reader.split(":")
-        return getattr(importlib.import_module(module), function)
+    def read(self, root: Any) -> Any:
+        """The extracted data under ``root`` (the ``resources`` folder), via the reader."""
+        return _function(self.reader)(self.name, root)
+
+    def check_structure(self, container: Any) -> dict[str, Any]:
+        return _function(self.structure)(container, self.name)
+
+
+def _function(path: str) -> Callable[..., Any]:
+    module, function = path.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 _REGISTRY: dict[str, Dataset] = {}

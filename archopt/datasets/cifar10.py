@@ -15,5 +15,7 @@ CIFAR10 = register_dataset(Dataset(
     num_classes=10,
     mean=(0.4914, 0.4822, 0.4465),
     std=(0.2470, 0.2435, 0.2616),
+    folder="cifar-10-batches-py",
     reader="archopt.data.cifar:load_cifar",
+    structure="archopt.data.structure:check_cifar",
 ))

@@ -15,5 +15,7 @@ CIFAR100 = register_dataset(Dataset(
     num_classes=100,
     mean=(0.5071, 0.4865, 0.4409),
     std=(0.2673, 0.2564, 0.2762),
+    folder="cifar-100-python",
     reader="archopt.data.cifar:load_cifar",
+    structure="archopt.data.structure:check_cifar",
 ))

@@ -13,5 +13,8 @@ MAPS = register_dataset(Dataset(
     test_images=1098,
     url="http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/maps.tar.gz",
     md5=None,  # no official checksum is published
-    reader="archopt.data.maps:MapsPairs",
+    folder="maps",
+    reader="archopt.data.maps:read_maps",
+    structure="archopt.data.structure:check_maps",
+    splits=("train", "val"),
 ))

@@ -34,6 +34,14 @@ from archopt.report.provisional import (
     mark_cells,
     mark_verdicts,
 )
+from archopt.report.posttrain import (
+    int8_verdicts,
+    posttrain_html,
+    quantize_leaves,
+    read_posttrain,
+    with_finding_rows,
+    with_posttrain_rows,
+)
 from archopt.report.runtimes import macs_latency_figure, runtime_section
 from archopt.report.table import ARCHOPT, PAPER, ReportInputs, build_table
 from archopt.report.tables import gan_table, scenario_table
@@ -306,17 +314,19 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
     table = build_table(inputs)
     LOG.info("tidy table: %d rows from %d summaries and %d bench files", len(table),
              len(inputs.summaries), len(inputs.bench))
+    posttrain = read_posttrain(inputs.posttrain)
     with atomic_path(outputs.results) as tmp:
-        table.to_csv(tmp, index=False)
+        with_posttrain_rows(table, posttrain).to_csv(tmp, index=False)
     reasons = provisional_reasons(inputs, config)
     verdicts = mark_verdicts(findings(table, tolerance), reasons)
+    posttrain_verdicts = int8_verdicts(posttrain)
     with atomic_path(outputs.findings) as tmp:
-        findings_frame(verdicts).to_csv(tmp, index=False)
+        with_finding_rows(findings_frame(verdicts), posttrain_verdicts).to_csv(tmp, index=False)
     pngs = {}
     for name, (_, _, draw) in FIGURES.items():
         LOG.info("drawing figure %s", name)
         pngs[name] = fig.figure_png(draw(table))
-    leaves = flowchart_leaves(table, tolerance)
+    leaves = flowchart_leaves(table, tolerance) + quantize_leaves(posttrain)
     pngs[FLOWCHART] = fig.figure_png(draw_flowchart(leaves))
     pngs[GAN_SAMPLES] = fig.figure_png(fig.gan_samples_figure(inputs.gan_samples))
     for name, png in pngs.items():
@@ -339,6 +349,7 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
                  for name, (title, caption, _) in FIGURES.items()],
         runtimes_html=runtime_section(table, tolerance,
                                       fig.figure_png(macs_latency_figure(table))),
+        posttrain_html=posttrain_html(table, posttrain, posttrain_verdicts),
         methodology=methodology(config, table),
         deviations=deviations(config, searches),
         paper_inconsistencies_html=markdown_lists(

@@ -73,6 +73,7 @@ class ReportContent:
     paper_inconsistencies_html: str
     generated: str = ""
     runtimes_html: str = ""  # archopt.report.runtimes.runtime_section
+    posttrain_html: str = ""  # archopt.report.posttrain.posttrain_html
     gan_samples_png: bytes | None = None
     provisional_banner: str = ""  # empty when every accuracy finished the protocol
     provisional: list[tuple[str, str, str]] = field(default_factory=list)  # dataset, model, why
@@ -273,6 +274,7 @@ SECTIONS = (
     ("flowchart", "Decision flowchart", flowchart_section),
     ("tables", "Tables", tables_section),
     ("runtimes", "Runtimes", lambda content: content.runtimes_html),
+    ("posttrain", "Post-training", lambda content: content.posttrain_html),
     ("figures", "Figures", figures_section),
     ("methodology", "Methodology", methodology_section),
 )

@@ -28,6 +28,7 @@ def report_job(snakemake: Any) -> None:
         gan_samples={Path(folder).parent.name: folder for folder in snakemake.input.gan_samples},
         study_results=study[0] if study else None,
         runtimes=tuple(settings["bench"]["runtimes"]),
+        posttrain=list(getattr(snakemake.input, "posttrain", [])),
     )
     outputs = ReportOutputs(
         html=snakemake.output.html,

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from archopt.datasets import dataset_names, get_dataset
 from archopt.models import parse_name
 from archopt.report import sources
 from archopt.techniques import BASE, list_techniques, technique_names
@@ -35,7 +36,8 @@ ARCHOPT, PAPER = "archopt", "paper"
 
 # Accuracy that decides the findings, per dataset: the dissertation's own choice, so that
 # archopt's verdicts compare like with like (its CIFAR-100 numbers are top-5).
-PRIMARY_ACCURACY = {"cifar10": "top1", "cifar100": "top5", "maps": "pixel_acc"}
+# The accuracy the findings compare, per dataset (the dissertation: top-5 on CIFAR-100).
+PRIMARY_ACCURACY = {name: get_dataset(name).primary_metric for name in dataset_names()}
 
 METRICS = {
     "top1": "test top-1 accuracy (%)",
@@ -87,6 +89,7 @@ class ReportInputs:
     gan_samples: Mapping[str, str | os.PathLike] = field(default_factory=dict)  # model -> folder
     study_results: str | os.PathLike | None = None
     runtimes: Sequence[str] = ()  # bench.runtimes; () = every registered runtime
+    posttrain: Sequence[str | os.PathLike] = ()  # results/posttrain/*/*/summary.json
 
 
 def measurement(metric: str, value: Any, *, device: str = "", runtime: str = "",

@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from archopt.data import ImageSet, batches, load_cifar, split_train_val
+from archopt.data import ImageSet, batches, split_train_val
+from archopt.datasets import get_dataset
 from archopt.gpu import claim_device
 from archopt.io import atomic_path, write_json_atomic
 from archopt.models import count_params, parse_name
@@ -54,7 +55,7 @@ def train_job(snakemake: Any) -> None:
     wildcards, params = snakemake.wildcards, snakemake.params
     dataset = wildcards.dataset
     train_set, val_set = split_train_val(
-        load_cifar(dataset, root=data_root(snakemake.input.data)).train,
+        get_dataset(dataset).read(data_root(snakemake.input.data)).train,
         params.val_size,
         params.train_subset,
     )
@@ -137,7 +138,7 @@ def select_best_job(snakemake: Any) -> None:
     )
     network = load_grid_weights(snakemake.input.checkpoints[chosen], model, dataset, logger)
     copy_atomic(snakemake.input.checkpoints[chosen], snakemake.output.checkpoint)
-    test_set = load_cifar(dataset, root=data_root(snakemake.input.data)).test
+    test_set = get_dataset(dataset).read(data_root(snakemake.input.data)).test
     with claim_device() as placement:
         device = torch.device(placement.device)
         network.to(device, memory_format=training_memory_format(network, device))

@@ -13,13 +13,13 @@ rule onnx_export:
     log:
         "logs/onnx_export/{dataset}/{model}.log",
     wildcard_constraints:
-        dataset="cifar10|cifar100|maps",
+        dataset=ANY_DATASET,
         model="[a-z0-9._-]+",
     conda:
         "../../environment.yml"
     threads: config["bench"]["threads"]
     resources:
-        mem_mb=lambda wildcards: 8000 if wildcards.dataset == "maps" else 2000,
+        mem_mb=lambda wildcards: 8000 if is_paired(wildcards.dataset) else 2000,
         runtime=10,
     params:
         warmup=config["bench"]["warmup"],
@@ -37,20 +37,20 @@ rule bench:
     log:
         "logs/bench/{dataset}/{model}/{device}.log",
     wildcard_constraints:
-        dataset="cifar10|cifar100|maps",
+        dataset=ANY_DATASET,
         model="[a-z0-9._-]+",
         device="cpu|cuda",
     conda:
         "../../environment.yml"
     threads: config["bench"]["threads"]
     resources:
-        mem_mb=lambda wildcards: 8000 if wildcards.dataset == "maps" else 4000,
+        mem_mb=lambda wildcards: 8000 if is_paired(wildcards.dataset) else 4000,
         runtime=60,
         gpu=lambda wildcards: int(wildcards.device == "cuda"),
     params:
         images=lambda wildcards: (
             maps_bench_count(config)
-            if wildcards.dataset == "maps"
+            if is_paired(wildcards.dataset)
             else config["bench"]["images"]
         ),
         warmup=config["bench"]["warmup"],

@@ -5,8 +5,10 @@ import yaml
 
 from archopt.cluster import check_slurm_requests
 from archopt.config import load_config_mapping
+from archopt.datasets import CLASSIFICATION, wildcard_pattern
 from archopt.data.sizes import check_training_split
 from archopt.gpu import driver_gpu_count
+from archopt.paths import GAN_DATASET, is_paired
 from archopt.plan import plan_table, study_plan
 from archopt.study import study_networks
 
@@ -32,8 +34,13 @@ onstart:
     check_slurm_requests(workflow)
 
 
+# After the config (and so its plugins) is loaded: plugin datasets match too.
+ANY_DATASET = wildcard_pattern()
+CLASSIFICATION_DATASET = wildcard_pattern(CLASSIFICATION)
+
+
 wildcard_constraints:
-    dataset="cifar10|cifar100|maps",
+    dataset=ANY_DATASET,
 
 
 # Each rules/*.smk file appends a function returning its final targets; `rule all`
@@ -68,5 +75,5 @@ def training_data(wildcards):
 def catalog_datasets():
     datasets = list(config["studies"])
     if config["gan"]["variants"]:
-        datasets.append("maps")
+        datasets.append(GAN_DATASET)
     return datasets

@@ -1,6 +1,7 @@
 # Dataset downloads: one rule per dataset (download_cifar10, download_cifar100,
 # download_maps), each writing resources/<name>/manifest.json last.
-from archopt.data.specs import DATASET_NAMES
+from archopt.datasets import dataset_names
+from archopt.paths import dataset_source
 
 
 def dataset_marker(name):
@@ -8,7 +9,7 @@ def dataset_marker(name):
     return f"resources/{name}/manifest.json"
 
 
-for _dataset in DATASET_NAMES:
+for _dataset in dataset_names():
 
     rule:
         name:
@@ -29,7 +30,7 @@ for _dataset in DATASET_NAMES:
             dataset=_dataset,
             # Only the MD5 is a param: it identifies the data, so changing it reruns the
             # download, while switching to a mirror (a new url) does not.
-            md5=config["datasets"][_dataset]["md5"],
+            md5=dataset_source(config, _dataset)["md5"],
         script:
             "../scripts/download.py"
 

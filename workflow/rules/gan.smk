@@ -10,7 +10,7 @@ TARGET_FUNCTIONS.append(
 
 rule gan_palette:
     input:
-        data=dataset_marker("maps"),
+        data=dataset_marker(GAN_DATASET),
     output:
         "results/gan/maps/palette.json",
     log:
@@ -31,7 +31,7 @@ rule gan_palette:
 
 rule train_gan:
     input:
-        data=dataset_marker("maps"),
+        data=dataset_marker(GAN_DATASET),
     output:
         checkpoint=f"{GAN_DIR}/generator.pt",
         metrics=f"{GAN_DIR}/training.json",
@@ -64,7 +64,7 @@ rule train_gan:
 
 rule evaluate_gan:
     input:
-        data=dataset_marker("maps"),
+        data=dataset_marker(GAN_DATASET),
         checkpoint=f"{GAN_DIR}/generator.pt",
         metrics=f"{GAN_DIR}/training.json",
         palette="results/gan/maps/palette.json",

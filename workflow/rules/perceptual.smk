@@ -8,7 +8,7 @@ TARGET_FUNCTIONS.append(
 
 rule study_bundle:
     input:
-        data=dataset_marker("maps"),
+        data=dataset_marker(GAN_DATASET),
         checkpoints=expand(
             "results/gan/maps/{model}/generator.pt", model=config["gan"]["variants"]
         ),

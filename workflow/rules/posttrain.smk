@@ -20,7 +20,7 @@ rule posttrain:
     log:
         "logs/posttrain/{dataset}/{model}+{method}.log",
     wildcard_constraints:
-        dataset="cifar10|cifar100",
+        dataset=CLASSIFICATION_DATASET,
         model="[a-z0-9._-]+",
         method="[a-z][a-z0-9_]*(-[a-z0-9._]+)?",
     conda:

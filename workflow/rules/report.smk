@@ -8,6 +8,8 @@ TARGET_FUNCTIONS.append(lambda: ["results/report/index.html"])
 rule report:
     input:
         unpack(lambda wildcards: report_input_files(config, catalog_datasets())),
+        posttrain=posttrain_targets(config, ("summary",)),
+        posttrain_bench=posttrain_targets(config, ("bench",)),
     output:
         html=report(
             "results/report/index.html",

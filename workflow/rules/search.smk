@@ -13,7 +13,7 @@ rule search:
     log:
         "logs/search/{dataset}.log",
     wildcard_constraints:
-        dataset="cifar10|cifar100",
+        dataset=CLASSIFICATION_DATASET,
     conda:
         "../../environment.yml"
     threads: 1

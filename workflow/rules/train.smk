@@ -19,7 +19,7 @@ rule train:
     log:
         "logs/train/{dataset}/{model}/lr~{lr}/bs~{bs}/seed~{seed}.log",
     wildcard_constraints:
-        dataset="cifar10|cifar100",
+        dataset=CLASSIFICATION_DATASET,
         model="[a-z0-9._-]+",
         lr="[0-9][0-9.e+-]*",
         bs="[0-9]+",
@@ -64,7 +64,7 @@ rule select_best:
     log:
         "logs/select_best/{dataset}/{model}.log",
     wildcard_constraints:
-        dataset="cifar10|cifar100",
+        dataset=CLASSIFICATION_DATASET,
         model="[a-z0-9._-]+",
     conda:
         "../../environment.yml"

@@ -1,0 +1,373 @@
+"""Post-training results in the report: architecture vs post-training, finding 6, "quantize".
+
+Reads every ``results/posttrain/{dataset}/{model}+{method}/summary.json`` with the
+``cpu.json`` beside it and sets them against the study's own networks:
+
+* **architecture vs post-training** (per dataset): every studied network, each followed
+  by its post-training results: accuracy with its 95% Wilson interval (from the outputs
+  of the runtime that runs the deployable file), parameters, bytes of the deployable file
+  (``model.onnx``; for the study's networks their fp32 export), latency per device and
+  runtime (mean ± std);
+* **equal budget with pruning**: the tables of the base nets reduced to an optimized
+  net's size (paper Tables 7-12) with the pruned base net as one more row;
+* **finding 6**, "int8 quantization lowers latency on CPU", per dataset and runtime: in
+  every network, the chosen int8 recipe is faster than fp32 in the same runtime (disjoint
+  95% intervals of the mean, both timed interleaved on the same images) and within
+  ``posttrain.int8_max_drop`` points of its top-1;
+* **the "quantize" leaf** of the flowchart's CPU-latency need, for a runtime only where
+  int8 is measured faster and within tolerance (and for which networks).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from archopt.models import parse_name
+from archopt.report import sources
+from archopt.report.analysis import (
+    Lookup,
+    Measurement,
+    compare_latency,
+    models_of,
+    role_label,
+    scenario_groups,
+)
+from archopt.report.findings import Check, Part, Verdict, evidence_of, verdict_of
+from archopt.report.flowchart import Leaf
+from archopt.report.html import data_table, esc, verdict_rows
+from archopt.report.table import ARCHOPT, PRIMARY_ACCURACY, TIDY_COLUMNS, measurement
+from archopt.report.tables import (
+    ACCURACY_LABELS,
+    DEVICE_LABELS,
+    fmt_bytes,
+    fmt_count,
+    fmt_interval,
+    fmt_spread,
+    two_level,
+)
+
+FINDING = 6
+STATEMENT = "int8 quantization lowers latency on CPU."
+BENCH_FILE = "cpu.json"
+SUMMARY_KEYS = ("model", "base_model", "method", "spec", "dataset", "test_top1", "test_top5",
+                "params", "storage_bytes")
+
+
+@dataclass(frozen=True)
+class PostTrainResult:
+    """One post-training result: its summary and its bench file (``cpu.json``)."""
+
+    summary: dict[str, Any]
+    bench: dict[str, Any]
+
+    @property
+    def model(self) -> str:
+        return str(self.summary["model"])
+
+    @property
+    def dataset(self) -> str:
+        return str(self.summary["dataset"])
+
+    @property
+    def base(self) -> str:
+        return parse_name(str(self.summary["base_model"])).name
+
+    @property
+    def method(self) -> str:
+        return str(self.summary["method"])
+
+    def label(self) -> str:
+        """What was done, in words: ``int8 (qdq_s8s8)``, ``pruned to resnet20-shift``."""
+        if self.method == "int8":
+            return f"int8 ({self.summary.get('recipe')} in {self.summary.get('deploy_runtime')})"
+        pruning = self.summary.get("pruning", {})
+        if pruning.get("budget_of"):
+            return f"pruned to {pruning['budget_of']}'s size"
+        if pruning.get("ratio") is not None:
+            return f"pruned, {pruning['ratio']:g} of channels removed"
+        return str(self.summary.get("method_label", self.method))
+
+
+@dataclass
+class PostTrainData:
+    results: list[PostTrainResult] = field(default_factory=list)
+
+    def of(self, dataset: str, base: str | None = None) -> list[PostTrainResult]:
+        return [r for r in self.results
+                if r.dataset == dataset and (base is None or r.base == base)]
+
+
+def read_posttrain(summaries: Sequence[str | os.PathLike]) -> PostTrainData:
+    """Every summary of ``summaries`` with the bench file of its folder."""
+    results = []
+    for path in summaries:
+        summary = sources.read_json(path)
+        sources.require_keys(summary, SUMMARY_KEYS, str(path))
+        bench = sources.read_bench(Path(path).with_name(BENCH_FILE))
+        results.append(PostTrainResult(summary, bench))
+    return PostTrainData(results)
+
+
+def result_rows(result: PostTrainResult) -> list[dict[str, Any]]:
+    """Tidy-table rows of one result (results.csv), attributes taken from its base net."""
+    summary, where = result.summary, result.model
+    images = sources.number(summary, "test_images", where)
+    rows = [measurement(metric, sources.number(summary, f"test_{metric}", where),
+                        ci=sources.interval(summary, f"test_{metric}_ci95", where), n=images)
+            for metric in ("top1", "top5")]
+    rows += [measurement(metric, sources.number(summary, metric, where))
+             for metric in ("params", "storage_bytes")]
+    rows.append(measurement("onnx_bytes", sources.number(summary, "storage_bytes", where)))
+    for runtime in sources.runtimes_present(result.bench):
+        rows += runtime_rows(result.bench[runtime], runtime, where)
+    info = parse_name(result.base)
+    budget = summary.get("pruning", {}).get("budget_of", "")
+    attributes = {"source": ARCHOPT, "dataset": result.dataset, "model": result.model,
+                  "paper_name": "", "family": info.family, "depth": info.depth,
+                  "technique": info.technique, "scaling": result.method, "width_factor": None,
+                  "budget_of": budget}
+    return [attributes | row for row in rows]
+
+
+def runtime_rows(entry: dict[str, Any], runtime: str, where: str) -> list[dict[str, Any]]:
+    if "skipped" in entry:
+        return [measurement("latency_ms", None, device="cpu", runtime=runtime,
+                            note=f"skipped: {entry['skipped']}")]
+    mean = sources.number(entry, "mean_ms", where)
+    recipe = entry.get("recipe")
+    rows = [measurement("latency_ms", mean, device="cpu", runtime=runtime,
+                        std=sources.number(entry, "std_ms", where),
+                        ci=sources.interval(entry, "ci95_ms", where, centre=mean),
+                        n=sources.number(entry, "n", where),
+                        note=f"recipe={recipe}" if recipe else "")]
+    if entry.get("median_ms") is not None:
+        rows.append(measurement("latency_median_ms", sources.number(entry, "median_ms", where),
+                                device="cpu", runtime=runtime))
+    return rows
+
+
+def posttrain_frame(data: PostTrainData) -> pd.DataFrame:
+    """The post-training rows in the tidy table's columns (appended to results.csv)."""
+    rows = [row for result in data.results for row in result_rows(result)]
+    frame = pd.DataFrame(rows, columns=list(TIDY_COLUMNS))
+    frame["depth"] = frame["depth"].astype("Int64")
+    return frame
+
+
+def with_posttrain_rows(table: pd.DataFrame, data: PostTrainData) -> pd.DataFrame:
+    """The tidy table followed by the post-training rows (results.csv)."""
+    if not data.results:
+        return table
+    return pd.concat([table, posttrain_frame(data)], ignore_index=True)
+
+
+def combined_lookup(table: pd.DataFrame, data: PostTrainData) -> Lookup:
+    return Lookup(with_posttrain_rows(table, data))
+
+
+def latency_columns(lookup: Lookup, dataset: str, models: list[str]) -> list[tuple[str, str]]:
+    """(device, runtime) pairs with latency rows for any of ``models``."""
+    rows = lookup.table[(lookup.table["source"] == ARCHOPT) & (lookup.table["dataset"] == dataset)
+                        & (lookup.table["metric"] == "latency_ms")
+                        & lookup.table["model"].isin(models)]
+    return list(dict.fromkeys(zip(rows["device"], rows["runtime"])))
+
+
+def network_row(lookup: Lookup, dataset: str, model: str, what: str,
+                pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    primary = PRIMARY_ACCURACY[dataset]
+    row: dict[tuple[str, str], str | None] = {
+        ("network", ""): model, ("post-training", ""): what,
+        (f"{ACCURACY_LABELS[primary]} [95% CI]", ""): fmt_interval(
+            lookup.accuracy(ARCHOPT, dataset, model)),
+        ("parameters", ""): fmt_count(lookup.get(ARCHOPT, dataset, model, "params")),
+        ("deployable file", ""): fmt_bytes(lookup.get(ARCHOPT, dataset, model, "onnx_bytes")),
+    }
+    for device, runtime in pairs:
+        label = f"{DEVICE_LABELS.get(device, device)} latency ms (mean ± std)"
+        row[(label, runtime)] = fmt_spread(lookup.latency(ARCHOPT, dataset, model, device, runtime))
+    return row
+
+
+def architecture_vs_posttrain(table: pd.DataFrame, data: PostTrainData, dataset: str
+                              ) -> pd.DataFrame:
+    """Every studied network followed by its post-training results."""
+    lookup = combined_lookup(table, data)
+    studied = list(models_of(table, ARCHOPT, dataset)["model"])
+    ordered = [(model, "none (architecture only)") for model in studied]
+    for result in data.of(dataset):
+        if result.base not in studied:
+            ordered.append((result.model, result.label()))
+    rows: list[tuple[str, str]] = []
+    for model, what in ordered:
+        rows.append((model, what))
+        rows += [(r.model, r.label()) for r in data.of(dataset, model)]
+    pairs = latency_columns(lookup, dataset, [model for model, _ in rows])
+    return two_level([network_row(lookup, dataset, model, what, pairs) for model, what in rows])
+
+
+def pruned_budget_tables(table: pd.DataFrame, data: PostTrainData, dataset: str
+                         ) -> list[tuple[str, pd.DataFrame]]:
+    """(title, table) per technique: the reduced-base-net groups plus the pruned base net."""
+    lookup = combined_lookup(table, data)
+    pruned = {(r.base, r.summary.get("pruning", {}).get("budget_of")): r for r in data.of(dataset)
+              if r.method == "prune"}
+    tables = []
+    for technique in sorted({budget.rsplit("-", 1)[-1] for _, budget in pruned if budget}):
+        groups = scenario_groups(models_of(table, ARCHOPT, dataset), f"reduced_{technique}")
+        rows = []
+        for group in groups:
+            slots = [(model, role_label(role)) for role, model in group.slots.items()]
+            result = pruned.get((group.name, f"{group.name}-{technique}"))
+            if result is not None:
+                slots.append((result.model, "pruned (Torch-Pruning)"))
+            rows += slots
+        for (base, budget), result in pruned.items():
+            if budget == f"{base}-{technique}" and not any(m == result.model for m, _ in rows):
+                rows += [(budget, "optimized net"), (result.model, "pruned (Torch-Pruning)")]
+        if rows:
+            pairs = latency_columns(lookup, dataset, [model for model, _ in rows])
+            tables.append((f"Base nets reduced or pruned to the {technique} net's size",
+                           two_level([network_row(lookup, dataset, m, what, pairs)
+                                      for m, what in rows])))
+    return tables
+
+
+def int8_check(result: PostTrainResult, runtime: str) -> tuple[Check, Check] | None:
+    """(faster than fp32, within tolerance) of one int8 result in one runtime."""
+    entry = result.bench.get(runtime, {})
+    if "skipped" in entry or "fp32" not in entry:
+        return None
+    fp32 = entry["fp32"]
+    ours = Measurement(entry["mean_ms"], ci_low=entry["mean_ms"] - entry["ci95_ms"],
+                       ci_high=entry["mean_ms"] + entry["ci95_ms"])
+    reference = Measurement(fp32["mean_ms"], ci_low=fp32["mean_ms"] - fp32["ci95_ms"],
+                            ci_high=fp32["mean_ms"] + fp32["ci95_ms"])
+    outcome = compare_latency(ours, reference)
+    drop = fp32["top1"] - entry["top1"]
+    faster = Check(outcome == "faster",
+                   f"{result.base}: int8 {entry['recipe']} {ours.value:.3f} ms vs fp32 "
+                   f"{reference.value:.3f} ms (x{ours.value / reference.value:.2f}, {outcome})")
+    within = Check(bool(entry["within_tolerance"]),
+                   f"{result.base}: top-1 {entry['top1']:.2f}% vs fp32 {fp32['top1']:.2f}% "
+                   f"({-drop:+.2f} points, tolerance {entry['int8_max_drop']:g})")
+    return faster, within
+
+
+def int8_runtimes(data: PostTrainData, dataset: str) -> list[str]:
+    names = [runtime for r in data.of(dataset) if r.method == "int8"
+             for runtime in sources.runtimes_present(r.bench)]
+    return list(dict.fromkeys(names))
+
+
+def int8_checks(data: PostTrainData, dataset: str, runtime: str
+                ) -> list[tuple[PostTrainResult, Check, Check]]:
+    found = []
+    for result in (r for r in data.of(dataset) if r.method == "int8"):
+        checks = int8_check(result, runtime)
+        if checks is not None:
+            found.append((result, *checks))
+    return found
+
+
+def int8_verdicts(data: PostTrainData) -> list[Verdict]:
+    """Finding 6 per dataset and CPU runtime that ran an int8 file."""
+    verdicts = []
+    for dataset in dict.fromkeys(r.dataset for r in data.results):
+        for runtime in int8_runtimes(data, dataset):
+            checks = int8_checks(data, dataset, runtime)
+            parts = [Part("int8 faster than fp32 in the same runtime",
+                          tuple(faster for _, faster, _ in checks)),
+                     Part("int8 within posttrain.int8_max_drop of fp32 top-1",
+                          tuple(within for _, _, within in checks))]
+            if not checks and all("skipped" in r.bench.get(runtime, {"skipped": ""})
+                                  for r in data.of(dataset) if r.method == "int8"):
+                continue  # a runtime that never ran an int8 file (eager) has no verdict
+            verdicts.append(Verdict(FINDING, ARCHOPT, dataset, "cpu", runtime,
+                                    verdict_of(parts), evidence_of(parts)))
+    return verdicts
+
+
+def with_finding_rows(frame: pd.DataFrame, verdicts: list[Verdict]) -> pd.DataFrame:
+    """findings.csv's frame followed by finding 6's verdicts."""
+    if not verdicts:
+        return frame
+    rows = pd.DataFrame(
+        [{"finding": v.finding, "statement": STATEMENT, "source": v.source, "dataset": v.dataset,
+          "device": v.device, "runtime": v.runtime, "verdict": v.verdict,
+          "provisional": v.provisional, "evidence": " | ".join(v.evidence)} for v in verdicts],
+        columns=frame.columns)
+    return pd.concat([frame, rows], ignore_index=True)
+
+
+def quantize_leaves(data: PostTrainData) -> list[Leaf]:
+    """A "quantize" leaf for CPU latency per runtime where int8 is measured faster and within
+    tolerance, naming the networks where it is."""
+    leaves = []
+    runtimes = list(dict.fromkeys(rt for d in dict.fromkeys(r.dataset for r in data.results)
+                                  for rt in int8_runtimes(data, d)))
+    for runtime in runtimes:
+        checks = [c for d in dict.fromkeys(r.dataset for r in data.results)
+                  for c in int8_checks(data, d, runtime)]
+        good = [(r, f) for r, f, w in checks if f.holds and w.holds]
+        if not good:
+            continue
+        names = ", ".join(f"{r.base} ({r.bench[runtime]['recipe']}, "
+                          f"x{r.bench[runtime]['mean_ms'] / r.bench[runtime]['fp32']['mean_ms']:.2f})"
+                          for r, _ in good)
+        scope = "every network" if len(good) == len(checks) else f"{len(good)}/{len(checks)} networks"
+        leaves.append(Leaf("latency_low", f"cpu / {runtime}",
+                           f"quantize to int8 ({scope})", f"int8 vs fp32 latency: {names}"))
+    return leaves
+
+
+def posttrain_html(table: pd.DataFrame, data: PostTrainData, verdicts: list[Verdict]) -> str:
+    """The report's "Post-training" section."""
+    if not data.results:
+        return ("<p class='not-run'>Post-training not run: no results/posttrain/*/*/summary.json "
+                "(config key <code>posttrain.methods</code>).</p>")
+    parts = ["<p>Post-training methods applied to the trained networks (README "
+             "\"Post-training\"). Accuracy of a post-trained network comes from the outputs of the "
+             "runtime that runs its deployable file (ONNX Runtime), with 95% Wilson intervals; "
+             "the deployable file is <code>results/posttrain/DATASET/NAME/model.onnx</code>, the "
+             "one that was timed. int8 runs only in runtimes that read the quantized ONNX file.</p>"]
+    for dataset in dict.fromkeys(r.dataset for r in data.results):
+        parts.append(f"<h3>{esc(dataset)}: architecture vs post-training</h3>"
+                     + data_table(architecture_vs_posttrain(table, data, dataset)))
+        for title, frame in pruned_budget_tables(table, data, dataset):
+            parts.append(f"<h4>{esc(title)}</h4>" + data_table(frame))
+        parts.append(f"<h4>{esc(dataset)}: int8 recipes tried per runtime</h4>"
+                     + data_table(recipe_table(data, dataset)))
+    parts.append(f"<h3>Finding {FINDING}: {esc(STATEMENT)}</h3>" + verdict_rows(verdicts))
+    return "".join(parts)
+
+
+def recipe_table(data: PostTrainData, dataset: str) -> pd.DataFrame:
+    """Every int8 recipe tried, per network and runtime: median latency, ratio, top-1."""
+    records = []
+    for result in (r for r in data.of(dataset) if r.method == "int8"):
+        for runtime in sources.runtimes_present(result.bench):
+            entry = result.bench[runtime]
+            if "recipes" not in entry:
+                continue
+            fp32 = entry["fp32"]
+            for name, recipe in entry["recipes"].items():
+                failed = "error" in recipe
+                records.append({
+                    "network": result.base, "runtime": runtime, "recipe": name,
+                    "chosen": "yes" if name == entry["recipe"] else "",
+                    "median ms": None if failed else f"{recipe['median_ms']:.3f}",
+                    "fp32 median ms": f"{fp32['median_ms']:.3f}",
+                    "int8 / fp32": None if failed else f"{recipe['median_ms'] / fp32['median_ms']:.2f}",
+                    "top-1 %": None if failed else f"{recipe['top1']:.2f}",
+                    "fp32 top-1 %": f"{fp32['top1']:.2f}",
+                    "file": fmt_bytes(Measurement(float(recipe["bytes"]))),
+                    "error": recipe.get("error", ""),
+                })
+    return pd.DataFrame(records)
