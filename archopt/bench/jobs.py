@@ -17,11 +17,13 @@ from archopt.bench.benchmark import (
     deployable_onnx,
 )
 from archopt.bench.env import environment
-from archopt.data import load_cifar, normalize
+from archopt.data import normalize
 from archopt.data.maps import MapsPairs
+from archopt.datasets import get_dataset
 from archopt.gpu import claim_device, local_gpu_count
 from archopt.io import atomic_path, write_json_atomic
 from archopt.models import input_shape
+from archopt.paths import is_paired
 from archopt.train.checkpoint import load_weights
 from archopt.workflow import job_logger
 
@@ -38,10 +40,10 @@ def benchmark_images(
     is the ``resources`` root the data loader expects.
     """
     root = Path(marker).parent.parent
-    if dataset == "maps":
+    if is_paired(dataset):
         pairs = MapsPairs(root, "val", train=False, subset=limit)
         return np.ascontiguousarray(torch.stack([pairs[i][0] for i in range(len(pairs))]).numpy()), None
-    test = load_cifar(dataset, root=root).test
+    test = get_dataset(dataset).read(root).test
     count = len(test) if limit is None else min(limit, len(test))
     images = normalize(test.images[:count], dataset).numpy()
     return np.ascontiguousarray(images), test.labels[:count].numpy()

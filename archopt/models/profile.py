@@ -10,15 +10,12 @@ from functools import cache
 import torch
 from torch import nn
 
-IMAGE_SHAPES = {"cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "maps": (3, 256, 256)}
+from archopt.datasets import get_dataset
 
 
 def input_shape(dataset: str) -> tuple[int, int, int]:
-    """(C, H, W) of one input image of ``dataset``."""
-    try:
-        return IMAGE_SHAPES[dataset]
-    except KeyError:
-        raise ValueError(f"unknown dataset {dataset!r}: expected one of {tuple(IMAGE_SHAPES)}") from None
+    """(C, H, W) of one input image of ``dataset`` (its registry entry)."""
+    return get_dataset(dataset).image_shape
 
 
 def count_params(model: nn.Module) -> int:
