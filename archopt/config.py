@@ -21,7 +21,6 @@ import yaml
 from archopt.datasets import CLASSIFICATION, dataset_names
 from archopt.names import family_models
 from archopt.plugins import PluginError, load_plugins
-
 from archopt.posttrain import check_posttrain_methods
 from archopt.runtimes import check_runtime_names
 

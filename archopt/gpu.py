@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-
 DEFAULT_LOCK_DIR = Path(".snakemake/archopt-gpu-locks")
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from typing import Any
 from archopt.datasets import PAIRED, dataset_names, get_dataset
 from archopt.study import study_networks
 
+
 def dataset_source(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     """``{"url", "md5"}`` of a dataset: config key ``datasets.<name>`` where set (a mirror),
     else the registry's official source (a plugin dataset needs no config entry)."""

@@ -33,8 +33,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from archopt.io import write_text_atomic
 from archopt.datasets import CLASSIFICATION, get_dataset
+from archopt.io import write_text_atomic
 from archopt.models.registry import (
     RESNET_DEPTHS,
     ModelInfo,

@@ -48,7 +48,7 @@ def build_runners(runtimes: list[str], device: str, threads: int, images: np.nda
 
 def print_table(rounds: list[dict], runtimes: list[str], impls: dict) -> None:
     medians = {key: float(np.median([r[key] for r in rounds])) for key in rounds[0]}
-    width = max(12, *(len(r) + 2 for r in runtimes))
+    width = max(17, *(len(r) + 3 for r in runtimes))  # "12.345 (12.34x)" and a gap
     print(f"{'network':<18}" + "".join(f"{r:>{width}}" for r in runtimes) + "   fastest")
     for name in NETWORKS:
         row = {r: medians[name, r] for r in runtimes}

@@ -7,21 +7,21 @@ import math
 import numpy as np
 import pytest
 import torch
+from fake_data import write_cifar_tree
 from torch import nn
 
 from archopt.bench import BenchSettings, benchmark, deployable_onnx, latency_stats, topk_accuracy
 from archopt.bench.benchmark import SHIFT_IMPL_KEY, pick_shift_impl, reference_logits
 from archopt.bench.env import environment
 from archopt.bench.jobs import benchmark_images
-from archopt.paths import bench_targets
 from archopt.bench.timing import median_ms_interleaved, time_images
 from archopt.data import load_cifar, normalize
 from archopt.export import onnx_bytes, onnx_metadata
 from archopt.models import get_model
 from archopt.models.layers import SHIFT_IMPLEMENTATIONS, ChannelShift, set_shift_impl
+from archopt.paths import bench_targets
 from archopt.runtimes.eager import eager_runner
 from archopt.runtimes.onnxruntime import ort_runner, ort_session
-from fake_data import write_cifar_tree
 
 RUNTIME_KEYS = {
     "median_ms", "mean_ms", "std_ms", "p90_ms", "p99_ms", "ci95_ms", "n", "top1", "top5",

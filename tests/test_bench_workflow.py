@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
+from conftest import run_snakemake
+from fake_data import write_cifar_tree
 
 from archopt.models import get_model
 from archopt.train.checkpoint import save_checkpoint
-from conftest import run_snakemake
-from fake_data import write_cifar_tree
 
 pytestmark = pytest.mark.slow
 

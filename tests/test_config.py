@@ -6,10 +6,10 @@ import json
 
 import pytest
 import yaml
+from conftest import REPO, run_snakemake
 
 from archopt.config import ConfigError, load_config, resolve_config, validate_config
 from archopt.data.sizes import check_training_split
-from conftest import REPO, run_snakemake
 
 CONFIG = REPO / "config.yaml"
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
+from conftest import REPO
 
 from archopt.config import load_config
 from archopt.models import count_macs, get_model, input_shape
 from archopt.models.costs import measure_costs, network_costs, shipped_costs
 from archopt.study import study_networks
-
-from conftest import REPO
 
 
 def test_table_covers_every_network_of_the_paper_preset():

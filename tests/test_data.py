@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from fake_data import write_cifar_tree, write_maps_tree
 
 from archopt.cli import main
 from archopt.data import batches, load_cifar, normalize, split_train_val
@@ -18,7 +19,6 @@ from archopt.data.maps import MapsPairs, list_pairs, load_pair, transform_pair
 from archopt.data.specs import CIFAR_SPECS
 from archopt.data.status import dataset_status
 from archopt.data.structure import StructureError, check_structure
-from fake_data import write_cifar_tree, write_maps_tree
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_snakemake
+from fake_data import http_server, make_cifar_archive, make_maps_archive, md5_of
 
 from archopt.data.archive import ArchiveError, safe_extract
 from archopt.data.download import DownloadError, dataset_lock, download_dataset
 from archopt.data.manifest import read_manifest
 from archopt.data.structure import StructureError
-from conftest import run_snakemake
-from fake_data import http_server, make_cifar_archive, make_maps_archive, md5_of
 
 ARCHIVE = "cifar-10-python.tar.gz"
 

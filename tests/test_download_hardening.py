@@ -13,13 +13,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from archopt.cli import main
-from archopt.data.archive import ArchiveError
-from archopt.data.download import DownloadError, download_dataset
-from archopt.data.manifest import read_manifest
-from archopt.data.status import dataset_status
-from archopt.data.structure import StructureError
 from fake_data import (
     http_server,
     make_cifar_archive,
@@ -30,6 +23,13 @@ from fake_data import (
     write_cifar_tree,
     write_maps_tree,
 )
+
+from archopt.cli import main
+from archopt.data.archive import ArchiveError
+from archopt.data.download import DownloadError, download_dataset
+from archopt.data.manifest import read_manifest
+from archopt.data.status import dataset_status
+from archopt.data.structure import StructureError
 
 CIFAR = "cifar-10-python.tar.gz"
 

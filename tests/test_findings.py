@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pandas as pd
+from conftest import REPO
 
 from archopt.report.analysis import Measurement, compare_latency
 from archopt.report.findings import VERDICTS, findings, findings_frame
 from archopt.report.flowchart import draw_flowchart, flowchart_leaves, flowchart_text
-from archopt.report.table import measurement, paper_rows, tidy
 from archopt.report.sources import read_paper
-from conftest import REPO
+from archopt.report.table import measurement, paper_rows, tidy
 
 CPU = ("cpu", "eager")
 

@@ -13,14 +13,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import run_snakemake, snakemake_bin
+from fake_data import make_maps_archive
 
 from archopt.export import onnx_bytes
 from archopt.gan.pix2pix import Pix2Pix, init_weights, lr_factor
 from archopt.models import get_model
 from archopt.runtimes.onnxruntime import ort_run, ort_session
-
-from conftest import run_snakemake, snakemake_bin
-from fake_data import make_maps_archive
 
 
 def test_lr_is_constant_then_decays_linearly():
@@ -70,6 +69,8 @@ def gan_config(tmp_path, variants, epochs=1, decay=1):
     config = {
         "datasets": {"maps": {"url": archive.as_uri(), "md5": md5}},
         "train": {"threads": 2},
+        # Each of the 3 validation pairs timed once, in the two runtimes checked below.
+        "bench": {"runtimes": ["eager", "onnxruntime"], "min_queries": 0, "min_duration_s": 0},
         "gan": {
             "variants": variants, "epochs": epochs, "epochs_decay": decay,
             "train_subset": 2, "val_subset": 3, "samples": 2, "palette_size": 4,

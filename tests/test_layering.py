@@ -9,8 +9,9 @@ import subprocess
 import sys
 import textwrap
 
-from archopt import search, searched
 from conftest import copy_workflow
+
+from archopt import search, searched
 
 HEAVY = ("torch", "onnxruntime", "matplotlib")
 

@@ -19,11 +19,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from archopt.config import load_config
 from archopt.models.registry import PAPER_SCALED_MODELS
 from archopt.study import study_networks
-from conftest import REPO
 
 pytestmark = pytest.mark.slow
 

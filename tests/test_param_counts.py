@@ -9,10 +9,9 @@ from collections import defaultdict
 
 import pytest
 import torch
+from conftest import REPO
 
 from archopt.models import count_params, get_model
-
-from conftest import REPO
 
 ROWS = list(csv.DictReader((REPO / "resources/paper/param_counts.csv").open()))
 # Table 5 prints ResNet20 as 271762; Tables 3 and 4 (and the model) give 272762.

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from test_perceptual import ADMIN, NETWORKS, finish_test, make_bundle
+from test_perceptual_live import ARCHOPT, live_server
 
 from archopt.perceptual import store
 from archopt.perceptual.bundle import load_bundle
-from test_perceptual import ADMIN, NETWORKS, finish_test, make_bundle
-from test_perceptual_live import ARCHOPT, live_server
 
 CAP = 16 * 1024  # the documented request cap (README "Perceptual study", Safety)
 REGISTER_LIMIT = 3

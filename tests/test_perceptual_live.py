@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 import requests
 from PIL import Image
+from test_perceptual import ADMIN, bearer, make_bundle
 
 from archopt.perceptual.bundle import load_bundle
-from test_perceptual import ADMIN, bearer, make_bundle
 
 pytestmark = pytest.mark.slow
 

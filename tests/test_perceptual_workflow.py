@@ -7,12 +7,11 @@ import json
 
 import pytest
 import yaml
+from conftest import run_snakemake
+from fake_data import make_maps_archive
 from PIL import Image
 
 from archopt.perceptual.bundle import load_bundle
-
-from conftest import run_snakemake
-from fake_data import make_maps_archive
 
 pytestmark = pytest.mark.slow
 

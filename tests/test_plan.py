@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from conftest import REPO, run_snakemake
+
 from archopt.config import load_config
 from archopt.plan import plan_table, study_plan
-from conftest import REPO, run_snakemake
 
 CONFIG, SCHEMA = REPO / "config.yaml", REPO / "workflow/schemas/config.schema.yaml"
 

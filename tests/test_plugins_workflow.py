@@ -17,7 +17,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import run_snakemake
 from fake_data import make_maps_archive, write_cifar_tree
 
@@ -32,7 +31,8 @@ TINY = {
               "val_size": 32, "threads": 1},
     "gan": {"variants": ["pix2pix"], "epochs": 1, "epochs_decay": 0, "train_subset": 2,
             "val_subset": 2},
-    "bench": {"devices": ["cpu"], "images": 8, "runtimes": ["eager", "onnxruntime", "jit"]},
+    "bench": {"devices": ["cpu"], "images": 8, "runtimes": ["eager", "onnxruntime", "jit"],
+              "min_queries": 0, "min_duration_s": 0},  # each image timed once
     "posttrain": {"methods": []},  # tests/test_posttrain_workflow.py runs the methods
 }
 

@@ -8,16 +8,6 @@ import re
 
 import pandas as pd
 import pytest
-
-from archopt.config import load_config
-from archopt.report import sources
-from archopt.report.build import FIGURE_FILES, ReportOutputs, build_report
-from archopt.report.figures import pareto_front
-from archopt.report.html import markdown_lists, markdown_section
-from archopt.report.provisional import banner, classifier_reasons
-from archopt.paths import report_input_files
-from archopt.report.table import TIDY_COLUMNS, ReportInputs, build_table, read_results
-from archopt.report.tables import scenario_table
 from conftest import REPO, run_snakemake
 from fake_data import write_cifar_tree
 from report_fixtures import (
@@ -27,6 +17,16 @@ from report_fixtures import (
     write_summary,
     write_upstream,
 )
+
+from archopt.config import load_config
+from archopt.paths import report_input_files
+from archopt.report import sources
+from archopt.report.build import FIGURE_FILES, ReportOutputs, build_report
+from archopt.report.figures import pareto_front
+from archopt.report.html import markdown_lists, markdown_section
+from archopt.report.provisional import banner, classifier_reasons
+from archopt.report.table import TIDY_COLUMNS, ReportInputs, build_table, read_results
+from archopt.report.tables import scenario_table
 
 PAPER = REPO / "resources/paper/thesis_tables.csv"
 
@@ -210,8 +210,9 @@ def test_html_is_self_contained_and_has_every_section(fixture_report):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<script" not in html
     images = re.findall(r"<img src='data:image/png;base64,", html)
-    assert len(images) == 6  # five figures and the flowchart
-    for section in ("setup", "findings", "flowchart", "tables", "figures", "methodology"):
+    assert len(images) == 7  # five figures, the flowchart and the MACs-vs-latency figure
+    for section in ("setup", "findings", "flowchart", "tables", "runtimes", "figures",
+                    "methodology"):
         assert f"<section id='{section}'>" in html
     assert "GAN training not run" in html and "Perceptual study not run" in html
     assert "<strong>Table 12, &quot;ResNet56-Shuffle&quot; row</strong>" in html

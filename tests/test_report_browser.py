@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
-
 from report_fixtures import build_fixture_report
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is in the test extra")

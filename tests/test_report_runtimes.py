@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from matplotlib.figure import Figure
+from report_fixtures import build_fixture_report, write_upstream
 
 from archopt.report.runtimes import (
     fastest_per_accuracy,
@@ -19,7 +20,6 @@ from archopt.report.runtimes import (
     spearman,
 )
 from archopt.report.table import ReportInputs, build_table
-from report_fixtures import build_fixture_report, write_upstream
 
 REPO = Path(__file__).resolve().parents[1]
 DIRECT = ("resnet20", "resnet20-dsc", "resnet20-shift", "resnet20-shuffle")

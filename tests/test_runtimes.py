@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from torch import nn
 
 from archopt.bench import BenchSettings, benchmark, deployable_onnx, environment
@@ -22,8 +23,6 @@ from archopt.runtimes import (
     list_runtimes,
     register_runtime,
 )
-
-from conftest import REPO
 
 STATS = {"median_ms", "mean_ms", "std_ms", "p90_ms", "p99_ms", "ci95_ms", "n", "top1", "top5",
          "max_abs_diff", "atol", "shift_impl", "shift_impl_ms", "iqr_ms", "warning", "first_ms",

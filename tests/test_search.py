@@ -6,6 +6,7 @@ import csv
 
 import pytest
 import torch
+from conftest import REPO, run_snakemake
 
 from archopt.models import count_params, get_model, parse_name
 from archopt.models.registry import format_rate, resnet_spec
@@ -26,7 +27,6 @@ from archopt.search import (
     searched_models,
 )
 from archopt.study import study_networks
-from conftest import REPO, run_snakemake
 
 PAPER_COUNTS = REPO / "resources/paper/param_counts.csv"
 

@@ -18,6 +18,7 @@ from archopt.report.analysis import scenario_title, scenarios, technique_label, 
 from archopt.report.figures import slot_offset
 from archopt.search import rate_grid, resnet_params, search_all, search_budget, search_techniques
 from archopt.techniques import (
+from conftest import REPO
     Technique,
     _unregister_technique,
     get_technique,
@@ -175,7 +176,6 @@ class Plain(Technique):
         return nn.Sequential(nn.Conv2d(in_planes, out_planes, 3, stride, 1, bias=False),
                              nn.BatchNorm2d(out_planes))
 '''
-from conftest import REPO
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import torch
 
 from archopt.data import ImageSet
 from archopt.models import count_params, get_model
+from archopt.paths import format_lr, grid_run_files
 from archopt.train import CheckpointError, load_weights, topk_correct, wilson_interval
 from archopt.train.checkpoint import save_checkpoint
-from archopt.paths import format_lr, grid_run_files
 from archopt.train.jobs import evaluation_batches, training_batches
 from archopt.train.loop import RunSpec, TrainingRun, run_metrics, train_run
 from archopt.train.metrics import Tally
@@ -305,4 +305,15 @@ def test_a_resume_state_whose_weights_do_not_fit_names_the_file(tmp_path, uninte
     path = tmp_path / "state.pt"
     torch.save(state, path)
     with pytest.raises(CheckpointError, match=rf"resume state {path} does not fit.*restart"):
+        train(spec(), path)
+
+
+def test_a_state_of_another_format_version_is_refused(tmp_path, uninterrupted):
+    _, whole = uninterrupted
+    state = torch.load(whole, weights_only=True)
+    assert state["version"] == 2 and set(state["rng"]) == {"torch", "cuda", "data"}
+    state["version"] = 1  # written before the shared engine (archopt.train.resume)
+    path = tmp_path / "state.pt"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=rf"{path} has version 1, this archopt writes 2"):
         train(spec(), path)

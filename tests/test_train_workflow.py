@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
-from archopt.train import load_weights
-from archopt.paths import grid_run_files
-from archopt.train.jobs import resume_state_path
 from conftest import copy_workflow, run_snakemake, snakemake_bin
 from fake_data import make_cifar_archive
+
+from archopt.paths import grid_run_files
+from archopt.train import load_weights
+from archopt.train.jobs import resume_state_path
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 
 import pytest
-
 from conftest import run_snakemake
 
 pytestmark = pytest.mark.slow

@@ -34,8 +34,8 @@ from tqdm import tqdm
 from archopt.data.archive import ArchiveError, describe_text, safe_extract, text_start
 from archopt.data.manifest import MANIFEST_NAME, build_manifest, manifest_path, write_manifest
 from archopt.data.specs import check_dataset_name
-from archopt.datasets import get_dataset
 from archopt.data.structure import StructureError, check_structure
+from archopt.datasets import get_dataset
 from archopt.progress import LogStream
 
 CHUNK_BYTES = 1 << 20

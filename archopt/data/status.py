@@ -7,8 +7,8 @@ from typing import Any
 
 from archopt.data.download import top_folder
 from archopt.data.manifest import read_manifest
-from archopt.datasets import dataset_names, get_dataset
 from archopt.data.structure import StructureError, check_structure
+from archopt.datasets import dataset_names, get_dataset
 
 
 def _split_names(dataset: str) -> tuple[str, ...]:

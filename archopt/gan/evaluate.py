@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from PIL import Image
+from torch import nn
 
 from archopt.data.maps import MapsPairs
 from archopt.gan.metrics import fit_palette, mean_l1, pixel_accuracy, psnr, ssim, summarize

@@ -30,7 +30,6 @@ from archopt.train.layout import dump_traceback_on_crash, native_context
 from archopt.workflow import carry_attempt_logs, job_logger
 
 
-
 def gan_resume_path(model_dir: str | os.PathLike) -> Path:
     """Per-epoch state next to, not among, the rule's outputs (kept on --rerun-incomplete)."""
     return Path(model_dir) / "resume" / "state.pt"

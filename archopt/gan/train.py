@@ -1,9 +1,9 @@
 """Train one Pix2Pix variant, one epoch at a time, resumable after a kill.
 
 After every epoch the full state (G, D, both optimizers, RNG states, loss history) is
-written atomically to a resume file outside Snakemake's declared outputs, as for the
-classifiers (archopt.train): a rerun with ``--rerun-incomplete`` continues from the last
-finished epoch.
+written atomically to a resume file outside Snakemake's declared outputs by the engine
+the classifiers use too (``archopt.train.resume``): a rerun with ``--rerun-incomplete``
+continues from the last finished epoch.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,14 +21,8 @@ from tqdm import tqdm
 from archopt.data.maps import MapsPairs
 from archopt.gan.pix2pix import Pix2Pix, lr_factor
 from archopt.progress import LogStream, format_duration
-from archopt.train.checkpoint import (
-    CheckpointError,
-    apply_state,
-    read_torch_dict,
-    save_torch_atomic,
-)
+from archopt.train.resume import run_to_end
 
-STATE_KEYS = ("spec", "pix2pix", "rng", "history")
 PROGRESS_INTERVAL_S = 30.0
 
 
@@ -72,18 +65,16 @@ class GanRun:
     def epoch(self) -> int:
         return len(self.history)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "spec": asdict(self.spec),
-            "pix2pix": self.pix2pix.state(),
-            "rng": {"torch": torch.get_rng_state(), "data": self.generator.get_state()},
-            "history": self.history,
-        }
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.spec.total_epochs
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def payload(self) -> dict[str, Any]:
+        """The run's own state; the engine (``archopt.train.resume``) adds spec and RNGs."""
+        return {"pix2pix": self.pix2pix.state(), "history": self.history}
+
+    def load_payload(self, state: dict[str, Any]) -> None:
         self.pix2pix.load_state(state["pix2pix"])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.generator.set_state(state["rng"]["data"])
         self.history = list(state["history"])
 
     def train_epoch(self, stream: LogStream) -> dict[str, float]:
@@ -108,20 +99,6 @@ class GanRun:
 GAN_ADVICE = "delete it (or set gan.restart: true) to start this run afresh"
 
 
-def load_gan_state(path: Path, spec: GanSpec) -> dict[str, Any]:
-    advice = GAN_ADVICE
-    try:
-        state = read_torch_dict(path, "GAN resume state", STATE_KEYS)
-    except CheckpointError as error:
-        raise CheckpointError(f"{error}; {advice}") from None
-    if state["spec"] != asdict(spec):
-        raise CheckpointError(
-            f"GAN resume state {path} belongs to another run (saved {state['spec']}, now "
-            f"{asdict(spec)}); {advice}"
-        )
-    return state
-
-
 def train_gan(
     spec: GanSpec,
     pairs: MapsPairs,
@@ -131,24 +108,25 @@ def train_gan(
     restart: bool = False,
 ) -> GanRun:
     """Train (or resume) ``spec`` for ``epochs + epochs_decay`` epochs."""
-    state_path = Path(state_path)
     run = GanRun(spec, pairs, device)
-    if state_path.exists() and not restart:
-        state = load_gan_state(state_path, spec)
-        apply_state(run.load_state_dict, state, state_path, "GAN resume state", GAN_ADVICE)
-        logger.info("resuming from %s after epoch %d", state_path, run.epoch)
     stream = LogStream(logger)
-    while run.epoch < spec.total_epochs:
+
+    def one_epoch() -> None:
         start = time.perf_counter()
         record = run.train_epoch(stream)
         record["seconds"] = time.perf_counter() - start
         run.history.append(record)
-        save_torch_atomic(state_path, run.state_dict())
+
+    def epoch_line() -> str:
+        record = run.history[-1]
         mean = sum(h["seconds"] for h in run.history) / run.epoch
-        logger.info(
-            "epoch %d/%d: G gan %.3f l1 %.3f | D real %.3f fake %.3f | lr %.2e | %.1f s | ETA %s",
-            run.epoch, spec.total_epochs, record["g_gan"], record["g_l1"], record["d_real"],
-            record["d_fake"], record["lr"], record["seconds"],
-            format_duration(mean * (spec.total_epochs - run.epoch)),
+        return (
+            f"epoch {run.epoch}/{spec.total_epochs}: G gan {record['g_gan']:.3f} "
+            f"l1 {record['g_l1']:.3f} | D real {record['d_real']:.3f} "
+            f"fake {record['d_fake']:.3f} | lr {record['lr']:.2e} | {record['seconds']:.1f} s | "
+            f"ETA {format_duration(mean * (spec.total_epochs - run.epoch))}"
         )
+
+    run_to_end(run, state_path, one_epoch, epoch_line, logger, "GAN resume state",
+               GAN_ADVICE, restart)
     return run

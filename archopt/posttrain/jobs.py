@@ -63,7 +63,7 @@ def accuracy_record(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     if len(logits) != len(labels) or not len(labels):
         raise ValueError(f"{len(logits)} outputs for {len(labels)} labels")
     scores = {f"test_{key}": value for key, value in accuracy_of(logits, labels).items()}
-    return {"test_images": int(len(labels))} | scores
+    return {"test_images": len(labels)} | scores
 
 
 def summary_header(job: PostTrainJob) -> dict[str, Any]:

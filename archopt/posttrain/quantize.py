@@ -16,7 +16,6 @@ points below fp32's in that runtime (none qualifies: the most accurate one, mark
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,7 +142,7 @@ def load_runners(runtime: Runtime, files: Mapping[str, Path], model: torch.nn.Mo
         try:
             run = runtime.load(str(path), model, "cpu", threads)
             run(example)  # a runtime may accept a graph at load and fail on the first call
-        except Exception as error:  # an unsupported operator is a result, not a crash
+        except Exception as error:  # noqa: BLE001 - an unsupported operator is a result
             errors[key] = f"{type(error).__name__}: {first_line(error)}"
             continue
         runners[key] = run

@@ -27,13 +27,6 @@ from archopt.report.html import (
     markdown_section,
     render_html,
 )
-from archopt.report.provisional import (
-    banner,
-    classifier_reasons,
-    generator_reasons,
-    mark_cells,
-    mark_verdicts,
-)
 from archopt.report.posttrain import (
     int8_verdicts,
     posttrain_html,
@@ -41,6 +34,13 @@ from archopt.report.posttrain import (
     read_posttrain,
     with_finding_rows,
     with_posttrain_rows,
+)
+from archopt.report.provisional import (
+    banner,
+    classifier_reasons,
+    generator_reasons,
+    mark_cells,
+    mark_verdicts,
 )
 from archopt.report.runtimes import macs_latency_figure, runtime_section
 from archopt.report.table import ARCHOPT, PAPER, ReportInputs, build_table

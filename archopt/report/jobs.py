@@ -9,6 +9,7 @@ from archopt.report.build import FIGURE_FILES, ReportOutputs, build_report
 from archopt.report.table import ReportInputs
 from archopt.workflow import job_logger
 
+
 def existing(paths: list[str]) -> list[str]:
     return [path for path in paths if Path(path).exists()]
 

@@ -332,11 +332,12 @@ def posttrain_html(table: pd.DataFrame, data: PostTrainData, verdicts: list[Verd
     if not data.results:
         return ("<p class='not-run'>Post-training not run: no results/posttrain/*/*/summary.json "
                 "(config key <code>posttrain.methods</code>).</p>")
-    parts = ["<p>Post-training methods applied to the trained networks (README "
+    intro = ("<p>Post-training methods applied to the trained networks (README "
              "\"Post-training\"). Accuracy of a post-trained network comes from the outputs of the "
              "runtime that runs its deployable file (ONNX Runtime), with 95% Wilson intervals; "
              "the deployable file is <code>results/posttrain/DATASET/NAME/model.onnx</code>, the "
-             "one that was timed. int8 runs only in runtimes that read the quantized ONNX file.</p>"]
+             "one that was timed. int8 runs only in runtimes that read the quantized ONNX file.</p>")
+    parts = [intro]
     for dataset in dict.fromkeys(r.dataset for r in data.results):
         parts.append(f"<h3>{esc(dataset)}: architecture vs post-training</h3>"
                      + data_table(architecture_vs_posttrain(table, data, dataset)))

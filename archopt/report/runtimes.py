@@ -248,11 +248,11 @@ def load_first_table(table: pd.DataFrame, dataset: str, device: str, runtimes: l
 
 def runtime_section(table: pd.DataFrame, tolerance: float, figure_png: bytes) -> str:
     """The report's "Runtimes" section as HTML."""
-    parts = ["<p>Median single-image latency per query (ms). <em>noisy</em>: the "
-             "interquartile range exceeds 10% of the median; <em>unreliable</em>: 25%. The "
-             "± std of the tables above is across images (all queries of all processes); "
-             "with <code>bench.repeats</code> &gt; 1, <code>between_processes.std_ms</code> in "
-             "the bench JSONs is the spread of the per-process medians.</p>"]
+    parts = [("<p>Median single-image latency per query (ms). <em>noisy</em>: the "
+              "interquartile range exceeds 10% of the median; <em>unreliable</em>: 25%. The "
+              "± std of the tables above is across images (all queries of all processes); "
+              "with <code>bench.repeats</code> &gt; 1, <code>between_processes.std_ms</code> "
+              "in the bench JSONs is the spread between processes (of their medians).</p>")]
     for dataset in archopt_datasets(table):
         for device, runtimes in devices_and_runtimes(table, dataset).items():
             label = f"{esc(dataset)}, {esc(DEVICE_LABELS.get(device, device))}"

@@ -33,27 +33,28 @@ def cxx_compiler() -> str | None:
     return next((path for c in candidates if c and (path := shutil.which(c))), None)
 
 
-def inductor_backend(freezing: bool) -> Callable:
-    """A fresh inductor backend: each compiled model gets its own compilation.
+def own_frame(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``net``'s forward behind a code object of its own.
 
-    A new callable per load, because dynamo reuses a compiled graph for another instance
-    of the same class when the backends compare equal: the load would then time nothing.
-    The FX graph cache is off for the same reason (``load_ms`` is a cold compile).
+    Dynamo keys its compilations on code objects: compiled directly, every instance of a
+    class would share one (``forward``), so a load could reuse another's compilation
+    (timing no compile at all), and past dynamo's recompile limit (8) it would fail.
     """
-    from torch._inductor.compile_fx import compile_fx
 
-    patches = {"freezing": freezing, "fx_graph_cache": False}
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return net(x)
 
-    def backend(graph, example_inputs):
-        return compile_fx(graph, example_inputs, config_patches=patches)
-
-    return backend
+    forward.__code__ = forward.__code__.replace()  # a copy: a cache of its own
+    return forward
 
 
 def compiled(net: nn.Module, freezing: bool) -> Callable[[torch.Tensor], torch.Tensor]:
     import torch
 
-    return torch.compile(net, backend=inductor_backend(freezing), fullgraph=True, dynamic=False)
+    # No FX graph cache: each load is a cold compile, what a fresh deployment pays.
+    options = {"freezing": freezing, "fx_graph_cache": False}
+    return torch.compile(own_frame(net), backend="inductor", fullgraph=True, dynamic=False,
+                         options=options)
 
 
 @register_runtime
@@ -95,7 +96,8 @@ class Inductor(Runtime):
                 compiled_net = compiled(net, freezing=True)
                 compiled_net(x)
                 self._frozen = True
-            except Exception as error:  # inductor's freezing passes fail on some graphs
+            # Inductor's freezing passes fail on some graphs (BackendCompilerFailed).
+            except RuntimeError as error:
                 log.info("inductor cannot freeze this graph (%s); compiling unfrozen",
                          type(error).__name__)
                 compiled_net = compiled(net, freezing=False)

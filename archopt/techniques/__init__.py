@@ -146,4 +146,4 @@ def technique_names(family: str | None = None) -> list[str]:
 
 
 # The shipped techniques register through the same interface as a plugin's.
-from archopt.techniques import dsc, shift, shuffle  # noqa: F401
+from archopt.techniques import dsc, shift, shuffle  # noqa: E402, F401

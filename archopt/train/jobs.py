@@ -28,6 +28,7 @@ from archopt.train.metrics import evaluate
 from archopt.train.select import build_summary, read_metrics, select_run
 from archopt.workflow import carry_attempt_logs, job_logger
 
+
 def resume_state_path(run_dir: str | os.PathLike) -> Path:
     """Where a run keeps its per-epoch state: next to, not among, the rule's outputs,
     so Snakemake leaves it in place when it reruns an incomplete job."""

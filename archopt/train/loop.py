@@ -1,9 +1,10 @@
 """One training run: SGD with the plateau schedule, best-on-validation weights, resume.
 
 After every epoch the whole run (weights, optimizer, schedule, RNG states, history, best
-weights so far) is saved atomically to a resume file, so a run killed at any moment
-continues from its last finished epoch and, on CPU with the same seed, ends with exactly
-the metrics an uninterrupted run would have.
+weights so far) is saved atomically to a resume file by the engine all training loops
+share (``archopt.train.resume``), so a run killed at any moment continues from its last
+finished epoch and, on CPU with the same seed, ends with exactly the metrics an
+uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -24,28 +25,11 @@ from tqdm import tqdm
 
 from archopt.models import get_model
 from archopt.progress import LogStream, format_duration
-from archopt.train.checkpoint import (
-    CheckpointError,
-    apply_state,
-    read_torch_dict,
-    save_torch_atomic,
-)
 from archopt.train.layout import native_context, training_memory_format
 from archopt.train.metrics import Tally, evaluate, to_device
+from archopt.train.resume import run_to_end
 from archopt.train.schedule import PlateauSchedule, Step
 
-STATE_VERSION = 1
-STATE_KEYS = (
-    "version",
-    "spec",
-    "model",
-    "optimizer",
-    "schedule",
-    "rng",
-    "history",
-    "best",
-    "stop_reason",
-)
 EVAL_BATCH_SIZE = 500
 PROGRESS_INTERVAL_S = 30.0
 
@@ -115,31 +99,21 @@ class TrainingRun:
     def finished(self) -> bool:
         return self.stop_reason is not None
 
-    def state_dict(self) -> dict[str, Any]:
+    def payload(self) -> dict[str, Any]:
+        """The run's own state; the engine (``archopt.train.resume``) adds spec and RNGs."""
         return {
-            "version": STATE_VERSION,
-            "spec": asdict(self.spec),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-                "data": self.generator.get_state(),
-            },
             "history": self.history,
             "best": asdict(self.best),
             "stop_reason": self.stop_reason,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_payload(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule = PlateauSchedule.from_state_dict(state["schedule"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if self.device.type == "cuda" and state["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        self.generator.set_state(state["rng"]["data"])
         self.history = list(state["history"])
         self.best = Best(**state["best"])
         self.stop_reason = state["stop_reason"]
@@ -203,28 +177,6 @@ def restart_advice(path: Path) -> str:
     return f"delete {path}, or set train.restart: true in a --configfile, to start this run afresh"
 
 
-def load_resume_state(path: Path, spec: RunSpec) -> dict[str, Any]:
-    """Read and check a resume state; errors name the file and how to start afresh."""
-    advice = restart_advice(path)
-    try:
-        state = read_torch_dict(path, "resume state", STATE_KEYS)
-    except CheckpointError as error:
-        raise CheckpointError(f"{error}; {advice}") from None
-    if state["version"] != STATE_VERSION:
-        raise CheckpointError(f"resume state {path} has version {state['version']}; {advice}")
-    differences = {
-        key: (state["spec"].get(key), value)
-        for key, value in asdict(spec).items()
-        if state["spec"].get(key) != value
-    }
-    if differences:
-        listed = ", ".join(
-            f"{k}: saved {old!r}, now {new!r}" for k, (old, new) in differences.items()
-        )
-        raise CheckpointError(f"resume state {path} belongs to another run ({listed}); {advice}")
-    return state
-
-
 def epoch_line(run: TrainingRun) -> str:
     """The one-line summary logged after each epoch, with an ETA to ``max_epochs``."""
     last = run.history[-1]
@@ -262,22 +214,19 @@ def train_run(
     state_path = Path(state_path)
     run = TrainingRun(spec, device, build=build)
     logger.info("%s", native_context(spec.model, device, run.memory_format))
-    if state_path.exists() and not restart:
-        state = load_resume_state(state_path, spec)
-        advice = restart_advice(state_path)
-        apply_state(run.load_state_dict, state, state_path, "resume state", advice)
-        logger.info("resuming from %s after epoch %d", state_path, run.epoch)
-    elif state_path.exists():
-        logger.info("train.restart is set: ignoring %s, starting from epoch 1", state_path)
     steps = math.ceil(spec.train_images / spec.batch_size)
     stream = LogStream(logger)
-    while not run.finished:
+
+    def one_epoch() -> None:
         start = time.perf_counter()
         train = run.train_epoch(train_batches, steps, stream)
         val = evaluate(run.model, val_batches(None), device, run.memory_format)
         run.record_epoch(train, val, time.perf_counter() - start)
-        save_torch_atomic(state_path, run.state_dict())
-        logger.info(epoch_line(run))
+
+    run_to_end(
+        run, state_path, one_epoch, lambda: epoch_line(run), logger, "resume state",
+        restart_advice(state_path), restart,
+    )
     return run
 
 

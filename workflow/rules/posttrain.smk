@@ -1,7 +1,12 @@
 # Post-training methods (archopt.posttrain: int8 quantization, pruning, plugins' own) on
 # every selected network: results/posttrain/{dataset}/{model}+{method}/.
 from archopt.posttrain.rules import posttrain_runtime, posttrain_threads
-from archopt.posttrain.targets import ARTIFACTS, POSTTRAIN_DIR, OUTPUT_FILES, posttrain_targets
+from archopt.posttrain.targets import (
+    ARTIFACTS,
+    POSTTRAIN_DIR,
+    OUTPUT_FILES,
+    posttrain_targets,
+)
 
 TARGET_FUNCTIONS.append(lambda: posttrain_targets(config))
 
