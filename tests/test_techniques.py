@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 import torch
+from conftest import REPO
 from torch import nn
 
 from archopt.config import ConfigError, load_config
@@ -18,7 +19,6 @@ from archopt.report.analysis import scenario_title, scenarios, technique_label, 
 from archopt.report.figures import slot_offset
 from archopt.search import rate_grid, resnet_params, search_all, search_budget, search_techniques
 from archopt.techniques import (
-from conftest import REPO
     Technique,
     _unregister_technique,
     get_technique,
