@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from archopt.datasets import PAIRED, dataset_names, get_dataset
+from archopt.posttrain import SEPARATOR
+from archopt.posttrain.targets import posttrain_dir, posttrain_results
 from archopt.study import study_networks
 
 
@@ -110,9 +112,51 @@ def report_input_files(config: Mapping[str, Any], catalog_datasets: Sequence[str
                       for dataset, models in studied.items() for model in models],
         "bench": [f"results/bench/{dataset}/{model}/{device}.json"
                   for dataset, models in benched.items() for model in models
-                  for device in config["bench"]["devices"]],
+                  for device in [*config["bench"]["devices"], *external_devices(config)]],
         "gan_summaries": [f"{GAN_DIR.format(model=m)}/summary.json" for m in gans],
         "gan_samples": [f"{GAN_DIR.format(model=m)}/samples" for m in gans],
     }
 
 
+# The target-device bundle (archopt.device) and where imported device results go.
+DEVICE_BUNDLE = "results/device/bundle.zip"
+
+
+def bundle_networks(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(dataset, network) of every deployable file the bundle carries: each benchmarked
+    network's fp32 ``model.onnx``, then each post-training result (``model+spec``)."""
+    fp32 = [(dataset, model) for dataset in benchmarked_datasets(config)
+            for model in study_networks(config, dataset)]
+    return fp32 + [(dataset, f"{model}{SEPARATOR}{spec}")
+                   for dataset, model, spec in posttrain_results(config)]
+
+
+def network_dir(dataset: str, network: str) -> str:
+    """The folder of a network's deployable file: bench for fp32, posttrain for ``m+spec``."""
+    if SEPARATOR in network:
+        model, spec = network.split(SEPARATOR, 1)
+        return posttrain_dir(dataset, model, spec)
+    return f"results/bench/{dataset}/{network}"
+
+
+def deployable_path(dataset: str, network: str) -> str:
+    return f"{network_dir(dataset, network)}/model.onnx"
+
+
+def device_result_path(dataset: str, network: str, device: str) -> str:
+    """An imported device's results, next to the local devices' of the same file."""
+    return f"{network_dir(dataset, network)}/{device}.json"
+
+
+def external_devices(config: Mapping[str, Any]) -> dict[str, str]:
+    """Config key ``bench.external_devices``: device name -> its results JSON."""
+    return {entry["name"]: entry["results"]
+            for entry in config["bench"].get("external_devices", [])}
+
+
+def device_targets(config: Mapping[str, Any]) -> list[str]:
+    """The bundle when ``bench.bundle`` is true, and every external device's imports."""
+    bundle = [DEVICE_BUNDLE] if config["bench"].get("bundle", False) else []
+    return bundle + [device_result_path(dataset, network, device)
+                     for device in external_devices(config)
+                     for dataset, network in bundle_networks(config)]

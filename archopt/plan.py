@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from archopt.posttrain import get_posttrain_method, parse_spec
+from archopt.posttrain.rules import posttrain_threads
+from archopt.posttrain.targets import posttrain_results
 from archopt.progress import format_duration
 from archopt.study import study_networks
 from archopt.train.resources import gan_runtime_minutes, job_runtime_minutes
@@ -45,6 +48,18 @@ def training_minutes(config: Mapping[str, Any], cuda: bool) -> tuple[int, float]
     return jobs, minutes
 
 
+def posttrain_stage(config: Mapping[str, Any]) -> Stage:
+    """int8 quantization and pruning (with its fine-tuning) of every studied network, at
+    the runtime estimate each method gives its rule."""
+    threads = posttrain_threads(config)
+    minutes = 0.0
+    results = posttrain_results(config)
+    for dataset, model, spec in results:
+        method, arg = parse_spec(spec)
+        minutes += get_posttrain_method(method).runtime_minutes(model, dataset, arg, config, threads)
+    return Stage("post-training", len(results), minutes)
+
+
 def study_plan(config: Mapping[str, Any], cuda: bool) -> list[Stage]:
     """The stages of ``all`` from scratch, with the rules' own runtime estimates."""
     networks = sum(len(study_networks(config, d)) for d in config["studies"])
@@ -55,6 +70,7 @@ def study_plan(config: Mapping[str, Any], cuda: bool) -> list[Stage]:
     stages = [
         Stage("train classifiers", train_jobs, train_minutes),
         Stage("train generators", generators, generators * gan_minutes),
+        posttrain_stage(config),
         Stage("download", datasets, None),
         Stage("catalog, search, select best",
               datasets + len(config["studies"]) + networks, None),

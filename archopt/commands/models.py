@@ -8,10 +8,11 @@ from dataclasses import asdict
 
 from archopt.catalog import CATALOG_COLUMNS, catalog_rows, rows_to_csv
 from archopt.commands import add_plugin_option
+from archopt.datasets import dataset_names
 from archopt.models import models_for_dataset
 from archopt.plugins import load_plugins
 
-DATASETS = ("cifar10", "cifar100", "maps")
+DATASETS = tuple(dataset_names())
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

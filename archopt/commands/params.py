@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from archopt.commands import add_plugin_option
+from archopt.datasets import dataset_names
 from archopt.models import count_params, get_model
 from archopt.plugins import load_plugins
 
-DATASETS = ("cifar10", "cifar100", "maps")
+DATASETS = tuple(dataset_names())
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -24,6 +24,7 @@ from archopt.gpu import claim_device
 from archopt.io import atomic_dir, write_json_atomic
 from archopt.models import count_params, parse_name
 from archopt.models.costs import network_costs
+from archopt.paths import GAN_DATASET
 from archopt.train.checkpoint import load_weights, save_checkpoint
 from archopt.train.jobs import data_root
 from archopt.train.layout import dump_traceback_on_crash, native_context
@@ -79,7 +80,7 @@ def train_gan_job(snakemake: Any) -> None:
         restart = snakemake.config["gan"]["restart"]
         run = train_gan(spec, pairs, state_path, placement.device, logger, restart)
     save_checkpoint(
-        snakemake.output.checkpoint, model, "maps", run.pix2pix.generator.state_dict(),
+        snakemake.output.checkpoint, model, GAN_DATASET, run.pix2pix.generator.state_dict(),
         run.epoch, float("nan"),
     )
     write_json_atomic(
@@ -99,7 +100,7 @@ def evaluate_gan_job(snakemake: Any) -> None:
     model = parse_name(snakemake.wildcards.model).name
     pairs = configured_pairs(snakemake, "val", train=False)
     palette = torch.tensor(json.loads(Path(snakemake.input.palette).read_text())["colours"])
-    generator = load_weights(snakemake.input.checkpoint, model, "maps")
+    generator = load_weights(snakemake.input.checkpoint, model, GAN_DATASET)
     inputs, reals, fakes = generate(generator, pairs, settings["seed"])
     summary = metric_summary(image_metrics(reals, fakes, palette), settings["seed"])
     indices = sample_indices(len(pairs), settings["samples"], settings["seed"])
@@ -110,7 +111,7 @@ def evaluate_gan_job(snakemake: Any) -> None:
     summary.update(
         model=model,
         params=count_params(generator),
-        macs=network_costs(model, "maps").macs,
+        macs=network_costs(model, GAN_DATASET).macs,
         epochs=len(training["history"]),
         train_pairs=training["spec"]["train_pairs"],
         train_seconds=training["train_seconds"],

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from archopt.models import PatchDiscriminator, get_model
+from archopt.paths import GAN_DATASET
 
 LR = 2e-4
 BETAS = (0.5, 0.999)
@@ -51,7 +52,7 @@ class Pix2Pix(nn.Module):
     def __init__(self, variant: str, device: str = "cpu") -> None:
         super().__init__()
         self.variant = variant
-        self.generator = get_model(variant, "maps")
+        self.generator = get_model(variant, GAN_DATASET)
         self.discriminator = PatchDiscriminator(input_nc=6)
         init_weights(self.generator)
         init_weights(self.discriminator)

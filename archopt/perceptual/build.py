@@ -21,6 +21,7 @@ from torch.utils.data import Subset
 from archopt.data.maps import MapsPairs
 from archopt.gan.evaluate import generate, save_png, to_uint8
 from archopt.io import atomic_dir, write_json_atomic
+from archopt.paths import GAN_DATASET
 from archopt.perceptual.bundle import FORMAT, MANIFEST
 from archopt.perceptual.protocol import TRAINING_PER_CLASS
 from archopt.train.checkpoint import load_weights
@@ -120,7 +121,7 @@ def build_bundle(
     fakes: dict[str, Images] = {}
     start = time.perf_counter()
     for done, (model, checkpoint) in enumerate(checkpoints.items(), start=1):
-        generator = load_weights(checkpoint, model, "maps")
+        generator = load_weights(checkpoint, model, GAN_DATASET)
         _, _, generated = generate(generator, Subset(pairs, fake_idx), seed)
         fakes[model] = [(names[i], image) for i, image in zip(fake_idx, generated)]
         elapsed = time.perf_counter() - start
@@ -128,7 +129,7 @@ def build_bundle(
                     per_class, done, len(checkpoints), elapsed,
                     elapsed / done * (len(checkpoints) - done))
     info = {
-        "source": {"dataset": "maps", "split": "val", "pairs": len(pairs),
+        "source": {"dataset": GAN_DATASET, "split": "val", "pairs": len(pairs),
                    "direction": "satellite -> map"},
         "seed": seed,
         "size": crop_size,

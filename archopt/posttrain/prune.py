@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from archopt.posttrain import PostTrainMethod, register_posttrain_method
+from archopt.train.resources import job_runtime_minutes
 
 if TYPE_CHECKING:
     from archopt.posttrain.jobs import PostTrainJob
@@ -44,6 +45,7 @@ class Prune(PostTrainMethod):
 
     def runtime_minutes(self, model: str, dataset: str, arg: str | None,
                         config: Mapping[str, Any], threads: int) -> int:
-        from archopt.posttrain.pruning import prune_runtime_minutes
-
-        return prune_runtime_minutes(model, dataset, config, threads)
+        # Evaluated while Snakemake plans the DAG: the torch-free training estimate.
+        epochs = config["posttrain"]["finetune_epochs"]
+        train = {**config["train"], "max_epochs": epochs}
+        return job_runtime_minutes(train, model, dataset, threads, cuda=False) + 15

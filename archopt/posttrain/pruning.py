@@ -45,7 +45,6 @@ from archopt.train.checkpoint import load_weights, read_torch_dict, save_torch_a
 from archopt.train.jobs import data_root, evaluation_batches, training_batches
 from archopt.train.loop import RunSpec, train_run
 from archopt.train.metrics import evaluate
-from archopt.train.resources import job_runtime_minutes
 from archopt.workflow import carry_attempt_logs
 
 PRUNED_KEYS = ("model", "base_model", "dataset", "state_dict", "epoch", "val_top1")
@@ -289,9 +288,3 @@ def prune_job(job: PostTrainJob) -> None:
     shutil.rmtree(job.resume_dir)
 
 
-def prune_runtime_minutes(model: str, dataset: str, config: Mapping[str, Any], threads: int
-                          ) -> int:
-    """Fine-tuning like a training job of ``finetune_epochs`` epochs, plus the pruning."""
-    epochs = config["posttrain"]["finetune_epochs"]
-    train = {**config["train"], "max_epochs": epochs}
-    return job_runtime_minutes(train, model, dataset, threads, cuda=False) + 15

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from archopt import __version__
 from archopt.io import atomic_path, write_text_atomic
+from archopt.paths import GAN_DATASET
 from archopt.report import figures as fig
 from archopt.report import sources
 from archopt.report.analysis import Lookup, models_of, scenario_title, scenarios
@@ -160,7 +161,7 @@ def setup_rows(config: Mapping[str, Any], table: pd.DataFrame, envs: Mapping[str
 def used_datasets(config: Mapping[str, Any]) -> list[str]:
     """The datasets the configured study downloads."""
     gan = config.get("gan", {}).get("variants")
-    return [*config.get("studies", []), *(["maps"] if gan else [])]
+    return [*config.get("studies", []), *([GAN_DATASET] if gan else [])]
 
 
 def tolerance_of(config: Mapping[str, Any]) -> float:
@@ -172,9 +173,9 @@ def not_measured(table: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
     items = []
     lookup = Lookup(table)
     ours = set(table.loc[table["source"] == ARCHOPT, "dataset"])
-    for dataset in sorted(set(table.loc[table["source"] == PAPER, "dataset"]) - ours - {"maps"}):
+    for dataset in sorted(set(table.loc[table["source"] == PAPER, "dataset"]) - ours - {GAN_DATASET}):
         items.append(f"{dataset}: not part of this study (the paper's numbers are in results.csv)")
-    for dataset in sorted(ours - {"maps"}):
+    for dataset in sorted(ours - {GAN_DATASET}):
         models = models_of(table, ARCHOPT, dataset)["model"]
         untrained = [m for m in models if lookup.accuracy(ARCHOPT, dataset, m) is None]
         if untrained:
@@ -196,7 +197,7 @@ def not_measured(table: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
 
 
 def gan_status(table: pd.DataFrame) -> str:
-    ours = table[(table["source"] == ARCHOPT) & (table["dataset"] == "maps")]
+    ours = table[(table["source"] == ARCHOPT) & (table["dataset"] == GAN_DATASET)]
     status = []
     if not (ours["metric"] == "pixel_acc").any():
         status.append("GAN training not run: no results/gan/maps/{model}/summary.json yet; only "
@@ -326,7 +327,9 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
     for name, (_, _, draw) in FIGURES.items():
         LOG.info("drawing figure %s", name)
         pngs[name] = fig.figure_png(draw(table))
-    leaves = flowchart_leaves(table, tolerance) + quantize_leaves(posttrain)
+    low_compute = tuple(config.get("report", {}).get("low_compute_devices", ["cpu"]))
+    leaves = (flowchart_leaves(table, tolerance, low_compute=low_compute)
+              + quantize_leaves(posttrain))
     pngs[FLOWCHART] = fig.figure_png(draw_flowchart(leaves))
     pngs[GAN_SAMPLES] = fig.figure_png(fig.gan_samples_figure(inputs.gan_samples))
     for name, png in pngs.items():
@@ -341,7 +344,7 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
         flowchart_text=flowchart_text(leaves),
         tables=[(dataset, title, mark_cells(frame, dataset, reasons))
                 for dataset, title, frame in scenario_tables(table)],
-        gan_table=mark_cells(gan_table(table), "maps", reasons),
+        gan_table=mark_cells(gan_table(table), GAN_DATASET, reasons),
         gan_status=gan_status(table),
         gan_samples_png=pngs[GAN_SAMPLES] if inputs.gan_samples else None,
         search_tables=[(d, search_display(s)) for d, s in searches.items()],

@@ -162,8 +162,16 @@ def paper_label(device: str) -> str:
     return "paper (PyTorch 2019)"
 
 
-def latency_figure(table: pd.DataFrame, devices: Sequence[str] = ("cpu", "cuda")) -> Figure:
+def latency_devices(table: pd.DataFrame) -> list[str]:
+    """CPU and GPU (named when unmeasured), then every other device with latency rows
+    (an imported target device)."""
+    rows = table[(table["source"] == ARCHOPT) & (table["metric"] == "latency_ms")]
+    return list(dict.fromkeys(["cpu", "cuda", *rows["device"].dropna()]))
+
+
+def latency_figure(table: pd.DataFrame, devices: Sequence[str] | None = None) -> Figure:
     """Mean single-image latency ± std per network, one bar per runtime, per device."""
+    devices = devices or latency_devices(table)
     datasets = classification_datasets(table)
     lookup = Lookup(table)
     panels = [(d, v) for d in datasets for v in devices if has_latency(table, d, v)]
@@ -312,8 +320,9 @@ def geometric_mean(values: Sequence[float]) -> float:
     return float(np.exp(np.mean(np.log(values))))
 
 
-def latency_ratio_figure(table: pd.DataFrame, devices: Sequence[str] = ("cpu", "cuda")) -> Figure:
+def latency_ratio_figure(table: pd.DataFrame, devices: Sequence[str] | None = None) -> Figure:
     """Latency of each technique relative to its base network, per device and runtime."""
+    devices = devices or latency_devices(table)
     datasets = classification_datasets(table)
     measured = [v for v in devices if any(has_latency(table, d, v) for d in datasets)]
     figure, axes = _grid(1, len(measured), 6 * max(len(measured), 1), 4.2)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from archopt.paths import GAN_DATASET, is_paired
 from archopt.report.analysis import (
     Group,
     Lookup,
@@ -227,9 +228,9 @@ def finding_4(ctx: Context) -> list[Part]:
 
 
 def finding_5(ctx: Context) -> list[Part]:
-    models = models_of(ctx.lookup.table, ctx.source, "maps")
+    models = models_of(ctx.lookup.table, ctx.source, GAN_DATASET)
     slots = {m.technique: m.model for m in models.itertuples() if m.family == "pix2pix"}
-    acc = {t: ctx.lookup.accuracy(ctx.source, "maps", model) for t, model in slots.items()}
+    acc = {t: ctx.lookup.accuracy(ctx.source, GAN_DATASET, model) for t, model in slots.items()}
     acc = {t: m for t, m in acc.items() if m is not None}
     keeps, loses = [], []
     if "shift" in acc and "base" in acc:
@@ -262,13 +263,13 @@ def findings(table: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
     lookup = Lookup(table)
     verdicts = []
     for source in sources:
-        datasets = [d for d in datasets_of(table, source) if d != "maps"] or [""]
+        datasets = [d for d in datasets_of(table, source) if not is_paired(d)] or [""]
         for finding in CLASSIFICATION_FINDINGS:
             for dataset in datasets:
                 for device, runtime in latency_pairs(table, source, dataset) or [("", "")]:
                     ctx = Context(lookup, source, dataset, device, runtime, tolerance)
                     verdicts.append(evaluate(finding, ctx))
-        verdicts.append(evaluate(5, Context(lookup, source, "maps", "", "", tolerance)))
+        verdicts.append(evaluate(5, Context(lookup, source, GAN_DATASET, "", "", tolerance)))
     return verdicts
 
 

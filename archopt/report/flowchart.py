@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
+from archopt.paths import is_paired
 from archopt.report.analysis import (
     Lookup,
     compare_latency,
@@ -50,7 +51,15 @@ NEEDS = {
     "size": "Size fails",
     "size_latency": "Size fails and latency must be kept",
 }
-NEED_DEVICES = {"latency_high": "cuda", "latency_low": "cpu"}
+# Which devices are low-compute is config key ``report.low_compute_devices``; every other
+# device measured (cuda, an imported phone the config does not list) is high-compute.
+LOW_COMPUTE_DEVICES = ("cpu",)
+
+
+def need_devices(devices: list[str], low_compute: tuple[str, ...]) -> dict[str, list[str]]:
+    """The devices each latency leaf uses; an unmeasured class names its usual device."""
+    return {"latency_high": [d for d in devices if d not in low_compute] or ["cuda"],
+            "latency_low": [d for d in devices if d in low_compute] or [low_compute[0]]}
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ def profile(lookup: Lookup, source: str, technique: str, device: str = "", runti
     """Pool every direct-application network that has ``technique`` and a base."""
     params, accuracy, latency = [], [], []
     faster = slower = 0
-    for dataset in [d for d in datasets_of(lookup.table, source) if d != "maps"]:
+    for dataset in [d for d in datasets_of(lookup.table, source) if not is_paired(d)]:
         for group in scenario_groups(models_of(lookup.table, source, dataset), "direct"):
             model, base = group.slots.get(technique), group.anchor
             if model is None or base is None:
@@ -182,15 +191,18 @@ def merge_runtimes(leaves: list[Leaf]) -> list[Leaf]:
 
 
 def flowchart_leaves(table: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
-                     source: str = ARCHOPT) -> list[Leaf]:
-    """Every leaf of the chart, from ``source``'s numbers in the tidy table."""
+                     source: str = ARCHOPT,
+                     low_compute: tuple[str, ...] = LOW_COMPUTE_DEVICES) -> list[Leaf]:
+    """Every leaf of the chart, from ``source``'s numbers in the tidy table; the latency
+    leaves get one column entry per device of their class (``low_compute`` or not)."""
     lookup = Lookup(table)
     techniques = technique_order()[1:]
     static = [profile(lookup, source, t) for t in techniques]
     leaves = [size_leaf(static, tolerance)]
     pairs = [p for p in latency_pairs(table, source) if p[0]]
-    for need, device in NEED_DEVICES.items():
-        device_pairs = [p for p in pairs if p[0] == device] or [(device, "")]
+    measured = list(dict.fromkeys(device for device, _ in pairs))
+    for need, devices in need_devices(measured, low_compute).items():
+        device_pairs = [p for p in pairs if p[0] in devices] or [(devices[0], "")]
         for device_, runtime in device_pairs:
             scope = f"{device_} / {runtime}" if runtime else device_
             profiles = [profile(lookup, source, t, device_, runtime) for t in techniques]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from archopt.paths import GAN_DATASET
 from archopt.report.findings import Verdict
 from archopt.report.table import ARCHOPT
 
@@ -57,7 +58,7 @@ def generator_reasons(
     if gan.get("train_subset") is None:
         return {}
     why = f"trained on the first {gan['train_subset']} training pairs"
-    return {("maps", summary["model"]): why for summary in gan_summaries}
+    return {(GAN_DATASET, summary["model"]): why for summary in gan_summaries}
 
 
 def banner(reasons: Mapping[tuple[str, str], str]) -> str:

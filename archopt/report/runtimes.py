@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from archopt.paths import is_paired
 from archopt.report.analysis import (
     Lookup,
     latency_pairs,
@@ -39,7 +40,7 @@ MEDIAN = "latency_median_ms"
 
 def archopt_datasets(table: pd.DataFrame) -> list[str]:
     ours = set(table.loc[table["source"] == ARCHOPT, "dataset"])
-    return [d for d in PRIMARY_ACCURACY if d in ours and d != "maps"]
+    return [d for d in PRIMARY_ACCURACY if d in ours and not is_paired(d)]
 
 
 def devices_and_runtimes(table: pd.DataFrame, dataset: str) -> dict[str, list[str]]:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from archopt.datasets import dataset_names, get_dataset
 from archopt.models import parse_name
+from archopt.paths import GAN_DATASET, is_paired
 from archopt.report import sources
 from archopt.techniques import BASE, list_techniques, technique_names
 
@@ -225,7 +226,7 @@ def gan_rows(summary: dict[str, Any], path: str | os.PathLike) -> list[dict[str,
         if summary.get(metric) is not None:
             rows.append(measurement(metric, sources.number(summary, metric, where)))
     model = parse_name(str(summary.get("model", Path(path).parent.name))).name
-    return _tag(rows, source=ARCHOPT, dataset="maps", model=model)
+    return _tag(rows, source=ARCHOPT, dataset=GAN_DATASET, model=model)
 
 
 def study_rows(results: pd.DataFrame) -> list[dict[str, Any]]:
@@ -233,7 +234,7 @@ def study_rows(results: pd.DataFrame) -> list[dict[str, Any]]:
     for record in results.to_dict("records"):
         rows += _tag([measurement("perceptual_error", record["error_rate"],
                                   n=record["volunteers"], note=f"{record['images']} images")],
-                     source=ARCHOPT, dataset="maps", model=parse_name(record["model"]).name)
+                     source=ARCHOPT, dataset=GAN_DATASET, model=parse_name(record["model"]).name)
     return rows
 
 
@@ -350,7 +351,7 @@ def with_efficiency(frame: pd.DataFrame) -> pd.DataFrame:
         values = dict(zip(static["metric"], static["value"]))
         accuracy = values.get(PRIMARY_ACCURACY.get(dataset, ""), math.nan)
         params = values.get("params", math.nan)
-        if dataset != "maps" and not (pd.isna(accuracy) or pd.isna(params)) and params > 0:
+        if not is_paired(dataset) and not (pd.isna(accuracy) or pd.isna(params)) and params > 0:
             attributes = rows.iloc[0][list(ATTRIBUTE_COLUMNS)].to_dict()
             extra.append({**attributes, **measurement("ep_e3", accuracy / params * 1000)})
     return pd.concat([frame, pd.DataFrame(extra)], ignore_index=True) if extra else frame

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from archopt.paths import GAN_DATASET
 from archopt.report.analysis import (
     REDUCED_ROLES,
     Group,
@@ -149,21 +150,21 @@ def gan_table(table: pd.DataFrame) -> pd.DataFrame:
     lookup = Lookup(table)
     models = {}
     for source in (ARCHOPT, PAPER):
-        for m in models_of(table, source, "maps").itertuples():
+        for m in models_of(table, source, GAN_DATASET).itertuples():
             models.setdefault(m.technique, {})[source] = m.model
     records = []
     for names in models.values():
         ours, theirs = names.get(ARCHOPT), names.get(PAPER)
         row = {("network", "archopt"): ours or NOT_RUN,
-               ("network", "paper"): paper_name(table, "maps", theirs)}
-        cells = (row, lookup, "maps", ours, theirs)
+               ("network", "paper"): paper_name(table, GAN_DATASET, theirs)}
+        cells = (row, lookup, GAN_DATASET, ours, theirs)
         side_by_side(*cells, "pixel accuracy % [95% CI]", "pixel_acc", fmt_interval)
         side_by_side(*cells, "generator parameters", "params", fmt_count)
         side_by_side(*cells, "perceptual error", "perceptual_error", fmt_number)
         for label, metric in (("L1", "l1"), ("PSNR dB", "psnr"), ("SSIM", "ssim")):
-            row[(label, "archopt")] = fmt_number(lookup.get(ARCHOPT, "maps", ours, metric), 3)
-        for device, runtime in latency_pairs(table, ARCHOPT, "maps"):
+            row[(label, "archopt")] = fmt_number(lookup.get(ARCHOPT, GAN_DATASET, ours, metric), 3)
+        for device, runtime in latency_pairs(table, ARCHOPT, GAN_DATASET):
             row[(f"{device} ms ({runtime})", "archopt")] = fmt_spread(
-                lookup.latency(ARCHOPT, "maps", ours, device, runtime))
+                lookup.latency(ARCHOPT, GAN_DATASET, ours, device, runtime))
         records.append(row)
     return two_level(records)

@@ -1,0 +1,75 @@
+# Benchmark on the target device (archopt.device): results/device/bundle.zip carries every
+# deployable network, the benchmark images and the standalone runner run_bench.py; the
+# results of each device in bench.external_devices are imported next to the local ones.
+import re
+
+from archopt.paths import (
+    DEVICE_BUNDLE,
+    bundle_networks,
+    deployable_path,
+    device_targets,
+    external_devices,
+    maps_bench_count,
+)
+
+TARGET_FUNCTIONS.append(lambda: device_targets(config))
+
+
+def bundle_datasets():
+    return list(dict.fromkeys(dataset for dataset, _ in bundle_networks(config)))
+
+
+def bundle_images():
+    # The bench stage's image counts: bench.images, and for maps at most maps_bench_count.
+    return {
+        dataset: (
+            maps_bench_count(config) if is_paired(dataset) else config["bench"]["images"]
+        )
+        for dataset in bundle_datasets()
+    }
+
+
+rule device_bundle:
+    input:
+        models=[deployable_path(*network) for network in bundle_networks(config)],
+        data=[dataset_marker(dataset) for dataset in bundle_datasets()],
+    output:
+        bundle=DEVICE_BUNDLE,
+    log:
+        "logs/device/bundle.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    params:
+        networks=bundle_networks(config),
+        datasets=bundle_datasets(),
+        images=bundle_images(),
+        bench=config_subset("bench", "warmup", "min_queries", "min_duration_s", "repeats"),
+    script:
+        "../scripts/device_bundle.py"
+
+
+rule device_import:
+    input:
+        results=lambda wildcards: external_devices(config)[wildcards.device],
+        model=lambda wildcards: deployable_path(wildcards.dataset, wildcards.network),
+    output:
+        json="results/{stage}/{dataset}/{network}/{device}.json",
+    log:
+        "logs/device/import/{device}/{dataset}/{network}.log",
+    wildcard_constraints:
+        stage="bench|posttrain",
+        network="[a-z0-9._+-]+",
+        # Only the configured names: never the local devices' files (cpu, cuda).
+        device="|".join(map(re.escape, external_devices(config))) or "(?!)",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/device_import.py"
