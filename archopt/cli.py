@@ -9,7 +9,7 @@ import sys
 from archopt import __version__
 
 # Each module defines ``register(subparsers)`` that adds its parser with ``func`` set.
-COMMAND_MODULES = ("params", "models", "datasets", "study")
+COMMAND_MODULES = ("params", "models", "datasets", "study", "device")
 
 
 def build_parser() -> argparse.ArgumentParser:

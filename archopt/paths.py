@@ -131,6 +131,14 @@ def bundle_networks(config: Mapping[str, Any]) -> list[tuple[str, str]]:
                    for dataset, model, spec in posttrain_results(config)]
 
 
+def bundle_image_counts(config: Mapping[str, Any]) -> dict[str, int | None]:
+    """dataset -> the images the bundle carries: the bench stage's (``bench.images``; for
+    the generators' pairs at most :func:`maps_bench_count`), None = the whole test set."""
+    datasets = dict.fromkeys(dataset for dataset, _ in bundle_networks(config))
+    return {dataset: maps_bench_count(config) if is_paired(dataset) else config["bench"]["images"]
+            for dataset in datasets}
+
+
 def network_dir(dataset: str, network: str) -> str:
     """The folder of a network's deployable file: bench for fp32, posttrain for ``m+spec``."""
     if SEPARATOR in network:

@@ -19,8 +19,8 @@ def bundle_job(snakemake: Any) -> None:
     networks = [BundledNetwork(dataset, network, Path(path)) for (dataset, network), path
                 in zip(snakemake.params.networks, snakemake.input.models)]
     data: dict[str, np.ndarray] = {}
-    for dataset, marker in zip(snakemake.params.datasets, snakemake.input.data):
-        images, labels = benchmark_images(marker, dataset, snakemake.params.images[dataset])
+    for (dataset, count), marker in zip(snakemake.params.images.items(), snakemake.input.data):
+        images, labels = benchmark_images(marker, dataset, count)
         data[f"images_{dataset}"] = images
         if labels is not None:
             data[f"labels_{dataset}"] = np.asarray(labels, dtype=np.int64)

@@ -34,7 +34,8 @@ from torch import nn
 
 from archopt.bench.benchmark import BenchSettings, benchmark, deployable_onnx
 from archopt.bench.jobs import benchmark_images
-from archopt.data import load_cifar, split_train_val
+from archopt.data import split_train_val
+from archopt.datasets import get_dataset
 from archopt.gpu import claim_device
 from archopt.io import atomic_dir, atomic_path, write_json_atomic
 from archopt.models import count_params, get_model, input_shape, parse_name
@@ -209,7 +210,7 @@ def finetune(job: PostTrainJob, pruned_path: Path) -> tuple[Any, dict[str, Any]]
     """Fine-tune the pruned network with the training protocol's SGD (resumable)."""
     torch.set_num_threads(job.train_settings["threads"])
     settings, train = job.settings, job.train_settings
-    data = load_cifar(job.dataset, root=data_root(job.data_marker)).train
+    data = get_dataset(job.dataset).read(data_root(job.data_marker)).train
     train_set, val_set = split_train_val(data, train["val_size"], train["train_subset"])
     spec = RunSpec(model=str(job.name), dataset=job.dataset, lr=settings["finetune_lr"],
                    batch_size=settings["finetune_batch_size"], seed=train["seeds"][0],

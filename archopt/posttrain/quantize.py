@@ -28,7 +28,8 @@ from onnxruntime import quantization as ortq
 
 from archopt.bench.env import environment
 from archopt.bench.jobs import benchmark_images
-from archopt.data import load_cifar, normalize, split_train_val
+from archopt.data import normalize, split_train_val
+from archopt.datasets import get_dataset
 from archopt.io import atomic_dir, atomic_path, write_json_atomic
 from archopt.models import count_params
 from archopt.posttrain.jobs import PostTrainJob, accuracy_record, write_summary
@@ -67,12 +68,10 @@ RECIPES = {recipe.name: recipe for recipe in (
 
 def calibration_indices(train_images: int, count: int, seed: int = CALIBRATION_SEED
                         ) -> np.ndarray:
-    """``count`` distinct indices (sorted) into the training part of the training split."""
-    if count > train_images:
-        raise ValueError(f"config key 'posttrain.calibration_images' = {count} exceeds the "
-                         f"{train_images} training images")
+    """``count`` distinct indices (sorted) into the training part of the training split;
+    all of them when it holds fewer (a small study calibrates on what it trained on)."""
     rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(train_images, size=count, replace=False))
+    return np.sort(rng.choice(train_images, size=min(count, train_images), replace=False))
 
 
 def calibration_images(job: PostTrainJob) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +80,7 @@ def calibration_images(job: PostTrainJob) -> tuple[np.ndarray, np.ndarray]:
     The training part of ``split_train_val`` is a prefix of the official training set, so
     its indices are the official ones; the validation and test images are never read.
     """
-    train = load_cifar(job.dataset, root=data_root(job.data_marker)).train
+    train = get_dataset(job.dataset).read(data_root(job.data_marker)).train
     part, _ = split_train_val(train, job.train_settings["val_size"],
                               job.train_settings["train_subset"])
     indices = calibration_indices(len(part), job.settings["calibration_images"])

@@ -5,34 +5,20 @@ import re
 
 from archopt.paths import (
     DEVICE_BUNDLE,
+    bundle_image_counts,
     bundle_networks,
     deployable_path,
     device_targets,
     external_devices,
-    maps_bench_count,
 )
 
 TARGET_FUNCTIONS.append(lambda: device_targets(config))
 
 
-def bundle_datasets():
-    return list(dict.fromkeys(dataset for dataset, _ in bundle_networks(config)))
-
-
-def bundle_images():
-    # The bench stage's image counts: bench.images, and for maps at most maps_bench_count.
-    return {
-        dataset: (
-            maps_bench_count(config) if is_paired(dataset) else config["bench"]["images"]
-        )
-        for dataset in bundle_datasets()
-    }
-
-
 rule device_bundle:
     input:
         models=[deployable_path(*network) for network in bundle_networks(config)],
-        data=[dataset_marker(dataset) for dataset in bundle_datasets()],
+        data=[dataset_marker(dataset) for dataset in bundle_image_counts(config)],
     output:
         bundle=DEVICE_BUNDLE,
     log:
@@ -45,9 +31,10 @@ rule device_bundle:
         runtime=15,
     params:
         networks=bundle_networks(config),
-        datasets=bundle_datasets(),
-        images=bundle_images(),
-        bench=config_subset("bench", "warmup", "min_queries", "min_duration_s", "repeats"),
+        images=bundle_image_counts(config),
+        bench=config_subset(
+            "bench", "warmup", "min_queries", "min_duration_s", "repeats"
+        ),
     script:
         "../scripts/device_bundle.py"
 
@@ -59,7 +46,7 @@ rule device_import:
     output:
         json="results/{stage}/{dataset}/{network}/{device}.json",
     log:
-        "logs/device/import/{device}/{dataset}/{network}.log",
+        "logs/device/import/{device}/{stage}/{dataset}/{network}.log",
     wildcard_constraints:
         stage="bench|posttrain",
         network="[a-z0-9._+-]+",

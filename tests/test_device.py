@@ -1,0 +1,181 @@
+"""Benchmark on the target device: the bundle of a tiny real-format study, its runner in a
+virtual environment with only numpy and onnxruntime, and the import into the report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import copy_workflow, run_snakemake
+from fake_data import write_cifar_tree
+
+from archopt.bench import stats
+from archopt.device import run_bench
+
+NETWORKS = ["resnet20", "resnet20-shift"]
+TINY = {
+    "studies": ["cifar10"],
+    "networks": NETWORKS,
+    "train": {"grid": {"lr": [0.05], "batch_size": [32]}, "max_epochs": 1, "train_subset": 64,
+              "val_size": 32, "threads": 1},
+    "gan": {"variants": []},
+    "bench": {"devices": ["cpu"], "images": 8, "runtimes": ["eager", "onnxruntime"],
+              "min_queries": 0, "min_duration_s": 0, "bundle": True},
+    "posttrain": {"methods": []},
+}
+TIMINGS_NS = [
+    np.array([1_000_000, 1_100_000, 990_000, 1_050_000, 3_000_000]),
+    np.arange(1, 1001) * 1000,  # a wide spread: unreliable
+    np.array([5_000_000, 5_000_100]),
+    np.array([2_000_000] * 50 + [2_150_000] * 50),  # noisy
+]
+
+
+@pytest.mark.parametrize("samples", TIMINGS_NS)
+def test_the_runner_statistics_are_the_bench_stage_statistics(samples):
+    assert run_bench.latency_stats(samples) == stats.latency_stats(samples)
+    medians = list(samples[:3] / 1e6)
+    assert run_bench.between_processes(medians) == stats.between_processes(medians)
+    logits = np.random.default_rng(len(samples)).standard_normal((len(samples), 10))
+    labels = np.arange(len(samples)) % 10
+    for k in (1, 5):
+        assert run_bench.topk_accuracy(logits, labels, k) == stats.topk_accuracy(logits, labels, k)
+
+
+def test_the_runner_imports_neither_torch_nor_archopt():
+    source = Path(run_bench.__file__).read_text()
+    imports = [line for line in source.splitlines() if line.lstrip().startswith(("import ", "from "))]
+    assert not [line for line in imports if "torch" in line or "archopt" in line]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    workdir = copy_workflow(tmp_path_factory.mktemp("device") / "wf")
+    write_cifar_tree(workdir / "resources", "cifar10", n_train=96, n_test=16)
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    result = run_snakemake(workdir, "all", "--configfile", "tiny.yaml", timeout=1200)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def device_python(tmp_path_factory) -> Path:
+    """A Python with numpy and onnxruntime only: what the README asks a device to install."""
+    venv = tmp_path_factory.mktemp("device-venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "numpy", "onnxruntime"],
+                   check=True, capture_output=True)
+    probe = "import importlib.util as u; print(u.find_spec('torch'), u.find_spec('archopt'))"
+    # cwd: not the repository, whose archopt/ a "-c" probe would find.
+    assert subprocess.run([str(python), "-c", probe], capture_output=True, text=True,
+                          check=True, cwd=venv).stdout.split() == ["None", "None"]
+    return python
+
+
+def unpack(study: Path, dest: Path) -> Path:
+    with zipfile.ZipFile(study / "results/device/bundle.zip") as archive:
+        archive.extractall(dest)
+    return dest
+
+
+def run_device(python: Path, folder: Path, *args: str) -> subprocess.CompletedProcess:
+    # From the unpacked folder, as the README tells the device's user.
+    return subprocess.run([str(python), "run_bench.py", *args], cwd=folder,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def device_results(study, device_python, tmp_path_factory) -> Path:
+    """Results of an interrupted run (--stop-after 1) completed by a second run."""
+    folder = unpack(study, tmp_path_factory.mktemp("unpacked"))
+    first = run_device(device_python, folder, "--out", "results.json", "--stop-after", "1")
+    assert first.returncode == 0, first.stderr
+    partial = json.loads((folder / "results.json").read_text())
+    assert len(partial["networks"]) == 1 and partial["complete"] is False
+    second = run_device(device_python, folder, "--out", "results.json")
+    assert second.returncode == 0, second.stderr
+    assert "1 network(s) already measured, 1 to measure" in second.stderr
+    assert "ETA" in second.stderr
+    final = json.loads((folder / "results.json").read_text())
+    (kept,) = partial["networks"]
+    assert final["complete"] is True and len(final["networks"]) == len(NETWORKS)
+    assert final["networks"][kept] == partial["networks"][kept]  # not measured again
+    return folder / "results.json"
+
+
+@pytest.mark.slow
+def test_the_bundle_is_self_contained(study):
+    with zipfile.ZipFile(study / "results/device/bundle.zip") as archive:
+        names = set(archive.namelist())
+        manifest = json.loads(archive.read("manifest.json"))
+    assert {"run_bench.py", "manifest.json", "data.npz"} <= names
+    assert manifest["normalized"] is True and manifest["datasets"]["cifar10"]["images"] == 8
+    assert [n["network"] for n in manifest["networks"]] == NETWORKS
+    assert all(n["file"] in names and n["input_shape"] == [1, 3, 32, 32]
+               for n in manifest["networks"])
+
+
+@pytest.mark.slow
+def test_the_device_measures_with_the_bench_protocol(device_results):
+    results = json.loads(device_results.read_text())
+    entry = results["networks"]["cifar10/resnet20-shift"]["onnxruntime"]
+    assert entry["n"] == 8 and entry["warning"] in (None, "noisy", "unreliable")
+    assert {"median_ms", "p90_ms", "p99_ms", "iqr_ms", "first_ms", "load_ms"} <= set(entry)
+    assert 0 <= entry["top1"] <= entry["top5"] <= 100
+    assert results["env"]["cpu_model"] and results["env"]["onnxruntime"]
+
+
+@pytest.mark.slow
+def test_imported_results_appear_in_the_report(study, device_results):
+    cli = run_cli(study, "device", "import", str(device_results), "--name", "tinycli")
+    assert cli.returncode == 0, cli.stderr
+    bench = json.loads((study / "results/bench/cifar10/resnet20/tinycli.json").read_text())
+    assert bench["device"] == "tinycli" and bench["onnxruntime"]["n"] == 8 and bench["env"]
+    shutil.copy(device_results, study / "tinydev.json")
+    devices = {"bench": {**TINY["bench"],
+                         "external_devices": [{"name": "tinydev", "results": "tinydev.json"}]},
+               "report": {"accuracy_tolerance": 5, "low_compute_devices": ["cpu", "tinydev"]}}
+    (study / "devices.yaml").write_text(yaml.safe_dump(devices))
+    result = run_snakemake(study, "all", "--configfile", "tiny.yaml", "devices.yaml")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "device_import" in result.stdout + result.stderr
+    html = (study / "results/report/index.html").read_text()
+    assert "tinydev environment" in html and "tinydev latency ms" in html
+    assert "[tinydev / onnxruntime]" in html  # a low-compute leaf of the flowchart
+
+
+@pytest.mark.slow
+def test_an_edited_model_file_is_refused_by_the_runner(study, device_python, tmp_path):
+    folder = unpack(study, tmp_path / "unpacked")
+    model = folder / "models/cifar10/resnet20/model.onnx"
+    model.write_bytes(model.read_bytes() + b"\0")
+    result = run_device(device_python, folder, "--out", "results.json")
+    assert result.returncode != 0
+    assert "models/cifar10/resnet20/model.onnx does not match its SHA-256" in result.stderr
+    assert not (folder / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_results_of_another_bundle_are_refused_by_the_import(study, device_results, tmp_path):
+    # Another study: the same network names, a different export of resnet20-shift.
+    other = tmp_path / "other"
+    shutil.copytree(study / "results/bench", other / "results/bench")
+    model = other / "results/bench/cifar10/resnet20-shift/model.onnx"
+    model.write_bytes(model.read_bytes() + b"\0")
+    result = run_cli(other, "device", "import", str(device_results), "--name", "rpi4")
+    assert result.returncode == 2
+    assert "network cifar10/resnet20-shift" in result.stderr and "SHA-256" in result.stderr
+    assert not list(other.rglob("rpi4.json"))  # nothing imported, not even resnet20
+
+
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).with_name("archopt")), *args], cwd=cwd,
+                          capture_output=True, text=True)
