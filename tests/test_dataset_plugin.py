@@ -57,7 +57,8 @@ def test_a_dataset_plugin_is_downloaded_trained_benchmarked_and_reported(tmp_pat
         "train": {"grid": {"lr": [0.05], "batch_size": [32]}, "max_epochs": 2,
                   "train_subset": None, "val_size": 32, "threads": 1},
         "gan": {"variants": []},
-        "bench": {"devices": ["cpu"], "images": 8, "runtimes": ["eager", "onnxruntime"]},
+        "bench": {"devices": ["cpu"], "images": 8, "runtimes": ["eager", "onnxruntime"],
+                  "min_queries": 0, "min_duration_s": 0},
         "posttrain": {"methods": []},  # the stages of the test: download to report
     }
     (workdir / "stripes.yaml").write_text(yaml.safe_dump(config))

@@ -265,7 +265,9 @@ networks: [resnet20-shift]
 train: {grid: {lr: [0.05], batch_size: [32]}, max_epochs: 1, train_subset: 64, val_size: 32,
         threads: 1}
 gan: {variants: []}
-bench: {devices: [cpu], images: 8}
+bench: {devices: [cpu], images: 8, runtimes: [eager, onnxruntime], min_queries: 0,
+        min_duration_s: 0}
+posttrain: {methods: []}
 report: {accuracy_tolerance: 3}
 """
 

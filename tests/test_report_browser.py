@@ -123,7 +123,8 @@ def test_report_loads_without_errors_and_every_image_decodes(report_html, tmp_pa
         images = result["result"]["value"]
         page.socket.close()
     assert problems(page.events) == []
-    assert len(images) == 7, images  # five figures, the flowchart, the Pix2Pix samples
+    # five figures, ms per million MACs (Runtimes section), the flowchart, the Pix2Pix samples
+    assert len(images) == 8, images
     assert all(complete and width > 0 for _, complete, width in images), images
 
 
