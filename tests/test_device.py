@@ -179,3 +179,18 @@ def test_results_of_another_bundle_are_refused_by_the_import(study, device_resul
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(Path(sys.executable).with_name("archopt")), *args], cwd=cwd,
                           capture_output=True, text=True)
+
+
+def test_a_file_a_runtime_cannot_load_is_recorded_as_skipped(tmp_path):
+    # e.g. OpenVINO has no conversion for ONNX Runtime's QOperator int8 files: the runner
+    # records why and goes on with the other runtimes and networks instead of dying.
+    (tmp_path / "broken.onnx").write_bytes(b"not an onnx model")
+    images = np.zeros((2, 3, 32, 32), np.float32)
+    np.savez(tmp_path / "data.npz", images_cifar10=images, labels_cifar10=np.zeros(2, int))
+    entry = {"dataset": "cifar10", "network": "resnet20", "kind": "classifier",
+             "sha256": "0" * 64, "file": "broken.onnx"}
+    settings = {"threads": 1, "warmup": 1, "min_duration_s": 0, "min_queries": 0, "repeats": 1}
+    with np.load(tmp_path / "data.npz") as data:
+        result = run_bench.measure_network(tmp_path, entry, data, ["onnxruntime"], settings,
+                                           run_bench.Progress(1))
+    assert result["onnxruntime"]["skipped"].startswith("onnxruntime cannot run this file: ")

@@ -25,13 +25,18 @@ from archopt.io import write_json_atomic
 from archopt.paths import deployable_path, device_result_path
 
 DEVICE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-RUNTIME_ENTRY = {
-    "type": "object",
-    "required": ["median_ms", "mean_ms", "std_ms", "p90_ms", "p99_ms", "ci95_ms", "n",
-                 "iqr_ms", "warning", "first_ms", "load_ms", "repeats"],
-    "properties": {"n": {"type": "integer", "minimum": 2},
-                   "warning": {"enum": [None, "noisy", "unreliable"]}},
-}
+RUNTIME_ENTRY = {"anyOf": [
+    {  # a runtime that cannot run this file records why, as the bench stage does
+        "type": "object", "required": ["skipped"], "properties": {"skipped": {"type": "string"}},
+    },
+    {
+        "type": "object",
+        "required": ["median_ms", "mean_ms", "std_ms", "p90_ms", "p99_ms", "ci95_ms", "n",
+                     "iqr_ms", "warning", "first_ms", "load_ms", "repeats"],
+        "properties": {"n": {"type": "integer", "minimum": 2},
+                       "warning": {"enum": [None, "noisy", "unreliable"]}},
+    },
+]}
 RESULTS_SCHEMA = {
     "type": "object",
     "required": ["format", "version", "bundle", "settings", "env", "networks"],

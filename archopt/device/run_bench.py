@@ -322,8 +322,14 @@ def measure_network(folder: Path, entry: Dict[str, Any], data: Any, runtimes: Li
     result: Dict[str, Any] = {key: entry[key] for key in ("dataset", "network", "kind", "sha256")}
     result["images"] = len(images)
     for runtime in runtimes:
-        summary = summarize(time_runtime(runtime, str(folder / entry["file"]), images, settings),
-                            labels)
+        try:
+            runs = time_runtime(runtime, str(folder / entry["file"]), images, settings)
+        except Exception as error:  # e.g. OpenVINO has no conversion for a QOperator file
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            result[runtime] = {"skipped": f"{runtime} cannot run this file: {reason[:300]}"}
+            progress.step(f"{network_key(entry)} {runtime}: skipped ({reason[:80]})")
+            continue
+        summary = summarize(runs, labels)
         result[runtime] = summary
         warning = f", {summary['warning']}" if summary["warning"] else ""
         progress.step(f"{network_key(entry)} {runtime}: median {summary['median_ms']:.3f} ms "
