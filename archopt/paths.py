@@ -10,8 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from archopt.datasets import PAIRED, dataset_names, get_dataset
-from archopt.posttrain import SEPARATOR
-from archopt.posttrain.targets import posttrain_dir, posttrain_results
+from archopt.posttrain import SEPARATOR, get_posttrain_method
 from archopt.study import study_networks
 
 
@@ -24,8 +23,59 @@ def dataset_source(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
 
 # The generators train on the (first) paired-image dataset: pix2pix maps.
 GAN_DATASET = dataset_names(PAIRED)[0]
-GAN_DIR = f"results/gan/{GAN_DATASET}/{{model}}"
+
+# Every artifact's path template ({...} are Snakemake wildcards). Rules name these (or
+# ``rules.X.output`` of the rule that makes a file); jobs and the report take paths from
+# their inputs, never from here.
+PAPER_PARAM_COUNTS = "resources/paper/param_counts.csv"
+PAPER_TABLES = "resources/paper/thesis_tables.csv"
+PAPER_NOTES = "resources/paper/param_counts.md"
+CATALOG = "results/models/{dataset}/catalog.csv"
+SEARCH_TABLE = "results/search/{dataset}.csv"
 RUN_DIR = "results/train/{dataset}/{model}/lr~{lr}/bs~{bs}/seed~{seed}"
+SELECTED_DIR = "results/models/{dataset}/{model}"  # the grid's selected run of a network
+SELECTED_SUMMARY = f"{SELECTED_DIR}/summary.json"
+SELECTED_CHECKPOINT = f"{SELECTED_DIR}/best.pt"
+BENCH_DIR = "results/bench/{dataset}/{model}"
+ONNX_EXPORT = f"{BENCH_DIR}/model.onnx"  # the deployable fp32 network
+BENCH_RESULT = f"{BENCH_DIR}/{{device}}.json"
+GAN_DIR = f"results/gan/{GAN_DATASET}/{{model}}"
+GAN_CHECKPOINT = f"{GAN_DIR}/generator.pt"
+GAN_SUMMARY = f"{GAN_DIR}/summary.json"
+GAN_SAMPLES = f"{GAN_DIR}/samples"
+GAN_PALETTE = f"results/gan/{GAN_DATASET}/palette.json"
+STUDY_BUNDLE = "results/study/bundle"  # what `archopt study serve` shows volunteers
+STUDY_RESULTS = "results/study/results.csv"  # what `archopt study export` writes
+REPORT_DIR = "results/report"
+DEVICE_BUNDLE = "results/device/bundle.zip"
+POSTTRAIN_DIR = f"results/posttrain/{{dataset}}/{{model}}{SEPARATOR}{{method}}"
+# What every post-training job writes in its folder; ``artifacts/`` holds the method's
+# own files (int8: every recipe and the runtimes' logits; prune: the weights).
+POSTTRAIN_FILES = {"summary": "summary.json", "deployable": "model.onnx", "bench": "cpu.json"}
+POSTTRAIN_ARTIFACTS = "artifacts"
+# An imported device's results: stage "bench" (fp32) or "posttrain" (network = m+spec).
+DEVICE_RESULT = "results/{stage}/{dataset}/{network}/{device}.json"
+
+
+def posttrain_results(config: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(dataset, model, spec) of every post-training result the config asks for."""
+    methods = config.get("posttrain", {}).get("methods", [])
+    return [(dataset, model, spec)
+            for dataset in config["studies"]
+            for model in study_networks(config, dataset)
+            for name in methods
+            for spec in get_posttrain_method(name).variants(model, dataset, config)]
+
+
+def posttrain_dir(dataset: str, model: str, spec: str) -> str:
+    return POSTTRAIN_DIR.format(dataset=dataset, model=model, method=spec)
+
+
+def posttrain_targets(config: Mapping[str, Any], files: tuple[str, ...] = ("summary", "bench")
+                      ) -> list[str]:
+    """The listed files (keys of :data:`POSTTRAIN_FILES`) of every post-training result."""
+    return [f"{posttrain_dir(*result)}/{POSTTRAIN_FILES[key]}"
+            for result in posttrain_results(config) for key in files]
 
 
 def format_lr(lr: float) -> str:
@@ -49,7 +99,7 @@ def grid_run_files(
 def summary_targets(config: Mapping[str, Any]) -> list[str]:
     """The selected-run summary of every network of every dataset of the study."""
     return [
-        f"results/models/{dataset}/{model}/summary.json"
+        SELECTED_SUMMARY.format(dataset=dataset, model=model)
         for dataset in config["studies"]
         for model in study_networks(config, dataset)
     ]
@@ -74,7 +124,7 @@ def bench_targets(config: Mapping[str, Any]) -> list[str]:
     """Every bench JSON the config asks for: dataset x network x device."""
     datasets = benchmarked_datasets(config)
     return [
-        f"results/bench/{dataset}/{model}/{device}.json"
+        BENCH_RESULT.format(dataset=dataset, model=model, device=device)
         for dataset in datasets
         for model in study_networks(config, dataset)
         for device in config["bench"]["devices"]
@@ -84,8 +134,8 @@ def bench_targets(config: Mapping[str, Any]) -> list[str]:
 def checkpoint_path(dataset: str, model: str) -> str:
     """The weights a benchmark loads: the selected classifier, or the trained generator."""
     if is_paired(dataset):
-        return f"{GAN_DIR.format(model=model)}/generator.pt"
-    return f"results/models/{dataset}/{model}/best.pt"
+        return GAN_CHECKPOINT.format(model=model)
+    return SELECTED_CHECKPOINT.format(dataset=dataset, model=model)
 
 
 def maps_bench_count(config: Mapping[str, Any]) -> int:
@@ -104,22 +154,18 @@ def report_input_files(config: Mapping[str, Any], catalog_datasets: Sequence[str
     gans = study_networks(config, GAN_DATASET)
     benched = studied | ({GAN_DATASET: gans} if gans else {})  # generators are benchmarked too
     return {
-        "paper": "resources/paper/thesis_tables.csv",
-        "paper_notes": "resources/paper/param_counts.md",
-        "catalogs": [f"results/models/{dataset}/catalog.csv" for dataset in catalog_datasets],
-        "searches": [f"results/search/{dataset}.csv" for dataset in config["studies"]],
-        "summaries": [f"results/models/{dataset}/{model}/summary.json"
+        "paper": PAPER_TABLES,
+        "paper_notes": PAPER_NOTES,
+        "catalogs": [CATALOG.format(dataset=dataset) for dataset in catalog_datasets],
+        "searches": [SEARCH_TABLE.format(dataset=dataset) for dataset in config["studies"]],
+        "summaries": [SELECTED_SUMMARY.format(dataset=dataset, model=model)
                       for dataset, models in studied.items() for model in models],
-        "bench": [f"results/bench/{dataset}/{model}/{device}.json"
+        "bench": [BENCH_RESULT.format(dataset=dataset, model=model, device=device)
                   for dataset, models in benched.items() for model in models
                   for device in [*config["bench"]["devices"], *external_devices(config)]],
-        "gan_summaries": [f"{GAN_DIR.format(model=m)}/summary.json" for m in gans],
-        "gan_samples": [f"{GAN_DIR.format(model=m)}/samples" for m in gans],
+        "gan_summaries": [GAN_SUMMARY.format(model=m) for m in gans],
+        "gan_samples": [GAN_SAMPLES.format(model=m) for m in gans],
     }
-
-
-# The target-device bundle (archopt.device) and where imported device results go.
-DEVICE_BUNDLE = "results/device/bundle.zip"
 
 
 def bundle_networks(config: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -144,7 +190,7 @@ def network_dir(dataset: str, network: str) -> str:
     if SEPARATOR in network:
         model, spec = network.split(SEPARATOR, 1)
         return posttrain_dir(dataset, model, spec)
-    return f"results/bench/{dataset}/{network}"
+    return BENCH_DIR.format(dataset=dataset, model=network)
 
 
 def deployable_path(dataset: str, network: str) -> str:

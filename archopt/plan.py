@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from archopt.paths import posttrain_results
 from archopt.posttrain import get_posttrain_method, parse_spec
 from archopt.posttrain.rules import posttrain_threads
-from archopt.posttrain.targets import posttrain_results
 from archopt.progress import format_duration
 from archopt.study import study_networks
 from archopt.train.resources import gan_runtime_minutes, job_runtime_minutes

@@ -345,7 +345,7 @@ def search_job(snakemake: Any) -> None:
     """Snakemake entry point of rule ``search``: write ``results/search/{dataset}.csv``."""
     logger = job_logger(snakemake, "search")
     dataset, step = snakemake.wildcards.dataset, float(snakemake.params.step)
-    output = snakemake.output[0]
+    output = snakemake.output.table
     records = search_rows(dataset, step, paper_choices(snakemake.input.paper, dataset))
     write_text_atomic(output, rows_to_csv(records))
     for record in records:

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archopt.io import write_text_atomic
+from archopt.paths import STUDY_BUNDLE, STUDY_RESULTS
 from archopt.perceptual.results import BOOTSTRAP_SAMPLES, NetworkResult, results_csv
 
-DEFAULT_RESULTS = "results/study/results.csv"
 MAX_PORT = 65535
 DEFAULT_REQUEST_TIMEOUT_S = 30  # archopt.perceptual.serving.REQUEST_TIMEOUT_S (not imported:
 # it pulls in Flask and waitress, which `archopt --help` does not need)
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     serve = commands.add_parser("serve", help="serve the real-vs-fake test to volunteers")
     serve.add_argument("--bundle", required=True, type=Path,
-                       help="bundle folder (results/study/bundle)")
+                       help=f"bundle folder ({STUDY_BUNDLE})")
     serve.add_argument("--db", required=True, type=Path,
                        help="SQLite file with volunteers and votes (created on first start)")
     serve.add_argument("--host", default="127.0.0.1",
@@ -75,8 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     results = commands.add_parser("results", help="perceptual error rate per network")
     results.add_argument("--db", required=True, type=Path, help="the study's SQLite file")
-    results.add_argument("--out", default=DEFAULT_RESULTS, type=Path,
-                         help=f"CSV to write (default {DEFAULT_RESULTS})")
+    results.add_argument("--out", default=STUDY_RESULTS, type=Path,
+                         help=f"CSV to write (default {STUDY_RESULTS})")
     results.add_argument("--bootstrap", type=int, default=BOOTSTRAP_SAMPLES,
                          help=f"bootstrap resamples of volunteers (default {BOOTSTRAP_SAMPLES})")
     results.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")

@@ -11,9 +11,12 @@ only by the jobs that read images.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from archopt.registry import Registry
 
 CLASSIFICATION = "classification"  # images -> one of num_classes labels (the classifiers)
 PAIRED = "paired"  # image -> image pairs (the Pix2Pix generators)
@@ -63,38 +66,32 @@ def _function(path: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), function)
 
 
-_REGISTRY: dict[str, Dataset] = {}
+DATASETS: Registry[Dataset] = Registry("dataset")
 
 
 def register_dataset(dataset: Dataset) -> Dataset:
-    """Add ``dataset``; a name that is already registered is refused, naming it."""
+    """Add ``dataset``; a name that is already registered is refused, naming both modules."""
+    source = sys._getframe(1).f_globals.get("__name__", "?")  # the registering module
+    DATASETS.check_name(dataset.name, f"from {source}")
     if dataset.kind not in KINDS:
         raise ValueError(f"dataset {dataset.name!r}: kind {dataset.kind!r} is not one of {KINDS}")
     if dataset.is_classification != (dataset.num_classes is not None):
         raise ValueError(f"dataset {dataset.name!r}: num_classes is set for classification only")
-    if dataset.name in _REGISTRY:
-        raise ValueError(f"dataset {dataset.name!r} is already registered")
-    _REGISTRY[dataset.name] = dataset
-    return dataset
+    return DATASETS.add(dataset.name, dataset, source)
 
 
 def _unregister_dataset(name: str) -> None:
     """For tests: forget a dataset a test registered."""
-    _REGISTRY.pop(name, None)
+    DATASETS.remove(name)
 
 
 def get_dataset(name: str) -> Dataset:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown dataset {name!r}: registered datasets are {', '.join(_REGISTRY)}"
-        ) from None
+    return DATASETS.get(name)
 
 
 def dataset_names(kind: str | None = None) -> list[str]:
     """Registered names (of one kind), in registration order."""
-    return [name for name, d in _REGISTRY.items() if kind is None or d.kind == kind]
+    return [d.name for d in DATASETS.values() if kind is None or d.kind == kind]
 
 
 def wildcard_pattern(kind: str | None = None) -> str:

@@ -52,7 +52,7 @@ def palette_job(snakemake: Any) -> None:
     pairs = configured_pairs(snakemake, "train", train=False)
     palette = palette_from_training_maps(pairs, settings["palette_size"], settings["seed"])
     write_json_atomic(
-        snakemake.output[0],
+        snakemake.output.palette,
         {"k": settings["palette_size"], "seed": settings["seed"], "maps": len(pairs),
          "colours": palette.round(decimals=2).tolist()},
     )

@@ -23,11 +23,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from archopt.registry import Registry, origin
+
 if TYPE_CHECKING:
     from archopt.posttrain.jobs import PostTrainJob
 
 SEPARATOR = "+"  # between the network and the method spec; model names never contain it
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")  # no "-": it separates the argument
 SPEC_PATTERN = re.compile(r"^(?P<method>[a-z][a-z0-9_]*)(?:-(?P<arg>[a-z0-9._]+))?$")
 
 
@@ -57,14 +58,10 @@ class PostTrainMethod:
         return 30
 
     def __repr__(self) -> str:
-        return f"<post-training method {self.name!r} ({_origin(type(self))})>"
+        return f"<post-training method {self.name!r} ({origin(self)})>"
 
 
-def _origin(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-_REGISTRY: dict[str, PostTrainMethod] = {}
+METHODS: Registry[PostTrainMethod] = Registry("post-training method")
 MethodClass = TypeVar("MethodClass", bound=type[PostTrainMethod])
 
 
@@ -72,43 +69,30 @@ def register_posttrain_method(cls: MethodClass) -> MethodClass:
     """Class decorator: register one instance of ``cls`` under ``cls.name``."""
     if not (isinstance(cls, type) and issubclass(cls, PostTrainMethod)):
         raise TypeError(f"register_posttrain_method: {cls!r} is not a PostTrainMethod subclass")
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ValueError(f"post-training method {_origin(cls)}: name {name!r} must be lower-case "
-                         "letters, digits or '_' and start with a letter")
+    name = METHODS.check_name(getattr(cls, "name", None), origin(cls))
     if not isinstance(getattr(cls, "label", None), str):
-        raise TypeError(f"post-training method {name!r} ({_origin(cls)}): 'label' must be a string")
-    existing = _REGISTRY.get(name)
-    if existing is not None:
-        raise ValueError(f"post-training method {name!r} is already registered by "
-                         f"{_origin(type(existing))}; {_origin(cls)} cannot register it again")
-    _REGISTRY[name] = cls()
+        raise TypeError(f"post-training method {name!r} ({origin(cls)}): 'label' must be a string")
+    METHODS.add(name, cls())
     return cls
 
 
 def _unregister_posttrain_method(name: str) -> None:
     """Remove a registration (for tests, so a method they define does not leak)."""
-    _REGISTRY.pop(name, None)
+    METHODS.remove(name)
 
 
 def list_posttrain_methods() -> list[str]:
     """Registered method names, in registration order (shipped ones first)."""
-    return list(_REGISTRY)
+    return METHODS.names()
 
 
 def check_posttrain_methods(names: Iterable[str]) -> None:
     """Raise ValueError naming every unknown method of ``names`` and the registered ones."""
-    unknown = [name for name in names if name not in _REGISTRY]
-    if unknown:
-        raise ValueError(
-            f"config key 'posttrain.methods': unknown method {', '.join(map(repr, unknown))}; "
-            f"registered: {', '.join(_REGISTRY)} (a plugin can register more)"
-        )
+    METHODS.check_names(names, "posttrain.methods")
 
 
 def get_posttrain_method(name: str) -> PostTrainMethod:
-    check_posttrain_methods([name])
-    return _REGISTRY[name]
+    return METHODS.get(name)
 
 
 @dataclass(frozen=True)

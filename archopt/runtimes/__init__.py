@@ -12,8 +12,11 @@ the registered names while it is parsed): runtime modules import them inside met
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from archopt.registry import Registry, origin
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,59 +63,50 @@ class Runtime:
         return {}
 
 
-_REGISTRY: dict[str, Runtime] = {}
+RUNTIMES: Registry[Runtime] = Registry("runtime")
 RuntimeClass = TypeVar("RuntimeClass", bound=type[Runtime])
+# A runtime's name is its key in a bench JSON, next to these header keys.
+RUNTIME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+BENCH_HEADER_KEYS = ("model", "dataset", "device", "images", "env", "storage", "skipped")
 
 
 def register_runtime(cls: RuntimeClass) -> RuntimeClass:
     """Class decorator: register one instance of ``cls`` under ``cls.name``."""
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"runtime class {cls.__qualname__} needs a non-empty string 'name'")
-    if name in _REGISTRY:
-        raise ValueError(
-            f"runtime {name!r} is already registered (by {type(_REGISTRY[name]).__qualname__}); "
-            f"{cls.__qualname__} cannot register it again"
-        )
-    deployed = [other.name for other in _REGISTRY.values() if other.deploys_onnx]
-    if cls.deploys_onnx and deployed:
+    name = RUNTIMES.check_name(getattr(cls, "name", None), origin(cls), RUNTIME_NAME,
+                                BENCH_HEADER_KEYS)
+    deployed = [other.name for other in RUNTIMES.values() if other.deploys_onnx]
+    if cls.deploys_onnx and deployed and name not in RUNTIMES:
         raise ValueError(
             f"runtime {name!r} sets deploys_onnx, but model.onnx is already deployed to "
             f"{deployed[0]!r}"
         )
-    _REGISTRY[name] = cls()
+    RUNTIMES.add(name, cls())
     return cls
 
 
 def _unregister_runtime(name: str) -> None:
     """Remove a registration (for tests, so a runtime they define does not leak)."""
-    del _REGISTRY[name]
+    RUNTIMES.remove(name)
 
 
 def list_runtimes() -> list[str]:
     """Registered runtime names, in registration order (shipped ones first)."""
-    return list(_REGISTRY)
+    return RUNTIMES.names()
 
 
 def check_runtime_names(names: Iterable[str]) -> None:
     """Raise ValueError naming every unknown runtime in ``names`` and the registered ones."""
-    unknown = [name for name in names if name not in _REGISTRY]
-    if unknown:
-        raise ValueError(
-            f"config key 'bench.runtimes': unknown runtime {', '.join(map(repr, unknown))}; "
-            f"registered runtimes: {', '.join(_REGISTRY)} (a plugin can register more)"
-        )
+    RUNTIMES.check_names(names, "bench.runtimes")
 
 
 def get_runtime(name: str) -> Runtime:
     """The registered runtime called ``name``."""
-    check_runtime_names([name])
-    return _REGISTRY[name]
+    return RUNTIMES.get(name)
 
 
 def deployed_runtime() -> Runtime:
     """The runtime ``model.onnx`` is tuned for (see :attr:`Runtime.deploys_onnx`)."""
-    for runtime in _REGISTRY.values():
+    for runtime in RUNTIMES.values():
         if runtime.deploys_onnx:
             return runtime
     raise LookupError("no registered runtime sets deploys_onnx: model.onnx has no target")

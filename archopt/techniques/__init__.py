@@ -11,8 +11,9 @@ DAG, and each technique builds its layers (importing torch) only inside its hook
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, ClassVar
+
+from archopt.registry import Registry, origin
 
 if TYPE_CHECKING:
     from torch import nn
@@ -22,8 +23,6 @@ FAMILY_HOOKS = {"squeezenet": "fire", "resnet": "resnet_body", "pix2pix": "encod
 BASE = "base"  # each family's own plain block; never a registered technique
 BASE_LABEL = "Base"
 BASE_COLOR = "#6b6b6b"
-# A letter first and no hyphen: names are split on "-" and rates start with a digit.
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class Technique:
@@ -56,7 +55,7 @@ class Technique:
         return [family for family in FAMILY_HOOKS if self.applies_to(family)]
 
     def __repr__(self) -> str:
-        return f"<technique {self.name!r} ({_origin(type(self))})>"
+        return f"<technique {self.name!r} ({origin(self)})>"
 
     if TYPE_CHECKING:  # the hooks' signatures, for type checkers only (see the docstring)
 
@@ -69,67 +68,44 @@ class Technique:
         def encoder_conv(self, in_channels: int, out_channels: int, outermost: bool) -> nn.Module: ...
 
 
-_REGISTRY: dict[str, Technique] = {}
-_GENERATION = [0]  # bumped by every change, see generation()
-
-
-def _origin(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+TECHNIQUES: Registry[Technique] = Registry("technique")
 
 
 def _check(cls: type) -> None:
     if not (isinstance(cls, type) and issubclass(cls, Technique)):
         raise TypeError(f"register_technique: {cls!r} is not a subclass of Technique")
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or name == BASE:
-        raise ValueError(
-            f"technique {_origin(cls)}: name {name!r} must be lower-case letters, digits or "
-            f"'_', start with a letter, and not be {BASE!r}"
-        )
+    name = TECHNIQUES.check_name(getattr(cls, "name", None), origin(cls), reserved=(BASE,))
     if not isinstance(getattr(cls, "label", None), str):
-        raise TypeError(f"technique {name!r} ({_origin(cls)}): 'label' must be a string")
+        raise TypeError(f"technique {name!r} ({origin(cls)}): 'label' must be a string")
     multiple = cls.width_multiple
     if not isinstance(multiple, int) or multiple < 1:
         raise ValueError(f"technique {name!r}: width_multiple {multiple!r} must be an int >= 1")
     if not cls().families():
         hooks = ", ".join(FAMILY_HOOKS.values())
-        raise ValueError(f"technique {name!r} ({_origin(cls)}) defines none of the hooks {hooks}")
+        raise ValueError(f"technique {name!r} ({origin(cls)}) defines none of the hooks {hooks}")
 
 
 def register_technique(cls: type[Technique]) -> type[Technique]:
     """Class decorator: register ``cls`` under ``cls.name``; a taken name is refused."""
     _check(cls)
-    existing = _REGISTRY.get(cls.name)
-    if existing is not None:
-        raise ValueError(
-            f"technique {cls.name!r} is already registered by {_origin(type(existing))}; "
-            f"{_origin(cls)} cannot register it again"
-        )
-    _REGISTRY[cls.name] = cls()
-    _GENERATION[0] += 1
+    TECHNIQUES.add(cls.name, cls())
     return cls
 
 
 def _unregister_technique(name: str) -> None:
     """Remove a registration (for tests, so a technique they define does not leak)."""
-    if _REGISTRY.pop(name, None) is not None:
-        _GENERATION[0] += 1
+    TECHNIQUES.remove(name)
 
 
 def generation() -> int:
     """A number that changes whenever the registry does: caches of results derived from
     the registry (the search) take it as a key, so they never outlive a change."""
-    return _GENERATION[0]
+    return TECHNIQUES.generation
 
 
 def get_technique(name: str) -> Technique:
     """The registered technique called ``name``; raises ``ValueError`` listing the known ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown technique {name!r}: registered techniques are {', '.join(_REGISTRY)}"
-        ) from None
+    return TECHNIQUES.get(name)
 
 
 def list_techniques(family: str | None = None) -> list[Technique]:
@@ -137,7 +113,7 @@ def list_techniques(family: str | None = None) -> list[Technique]:
     ``family``'s hook where a family is given."""
     if family is not None and family not in FAMILY_HOOKS:
         raise ValueError(f"unknown network family {family!r}: expected one of {tuple(FAMILY_HOOKS)}")
-    return [t for t in _REGISTRY.values() if family is None or t.applies_to(family)]
+    return [t for t in TECHNIQUES.values() if family is None or t.applies_to(family)]
 
 
 def technique_names(family: str | None = None) -> list[str]:

@@ -1,6 +1,12 @@
 # Single-image latency of every selected network in each runtime of bench.runtimes
 # (archopt.runtimes), per device (archopt.bench). model.onnx is the deployable export.
-from archopt.paths import bench_targets, checkpoint_path, maps_bench_count
+from archopt.paths import (
+    BENCH_RESULT,
+    ONNX_EXPORT,
+    bench_targets,
+    checkpoint_path,
+    maps_bench_count,
+)
 
 TARGET_FUNCTIONS.append(lambda: bench_targets(config))
 
@@ -9,7 +15,7 @@ rule onnx_export:
     input:
         checkpoint=lambda wildcards: checkpoint_path(wildcards.dataset, wildcards.model),
     output:
-        onnx="results/bench/{dataset}/{model}/model.onnx",
+        onnx=ONNX_EXPORT,
     log:
         "logs/onnx_export/{dataset}/{model}.log",
     wildcard_constraints:
@@ -30,10 +36,10 @@ rule onnx_export:
 rule bench:
     input:
         checkpoint=lambda wildcards: checkpoint_path(wildcards.dataset, wildcards.model),
-        onnx="results/bench/{dataset}/{model}/model.onnx",
+        onnx=rules.onnx_export.output.onnx,
         data=lambda wildcards: dataset_marker(wildcards.dataset),
     output:
-        json="results/bench/{dataset}/{model}/{device}.json",
+        json=BENCH_RESULT,
     log:
         "logs/bench/{dataset}/{model}/{device}.log",
     wildcard_constraints:

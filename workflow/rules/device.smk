@@ -5,6 +5,7 @@ import re
 
 from archopt.paths import (
     DEVICE_BUNDLE,
+    DEVICE_RESULT,
     bundle_image_counts,
     bundle_networks,
     deployable_path,
@@ -44,7 +45,7 @@ rule device_import:
         results=lambda wildcards: external_devices(config)[wildcards.device],
         model=lambda wildcards: deployable_path(wildcards.dataset, wildcards.network),
     output:
-        json="results/{stage}/{dataset}/{network}/{device}.json",
+        json=DEVICE_RESULT,
     log:
         "logs/device/import/{device}/{stage}/{dataset}/{network}.log",
     wildcard_constraints:

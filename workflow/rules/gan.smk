@@ -1,18 +1,16 @@
 # Pix2Pix on maps (archopt.gan): a palette fitted once on the training maps, then one
 # training and one evaluation job per generator variant.
-from archopt.paths import GAN_DIR
+from archopt.paths import GAN_CHECKPOINT, GAN_DIR, GAN_PALETTE, GAN_SAMPLES, GAN_SUMMARY
 from archopt.train.resources import gan_runtime_minutes
 
-TARGET_FUNCTIONS.append(
-    lambda: expand(f"{GAN_DIR}/summary.json", model=config["gan"]["variants"])
-)
+TARGET_FUNCTIONS.append(lambda: expand(GAN_SUMMARY, model=config["gan"]["variants"]))
 
 
 rule gan_palette:
     input:
         data=dataset_marker(GAN_DATASET),
     output:
-        "results/gan/maps/palette.json",
+        palette=GAN_PALETTE,
     log:
         "logs/gan/palette.log",
     conda:
@@ -33,7 +31,7 @@ rule train_gan:
     input:
         data=dataset_marker(GAN_DATASET),
     output:
-        checkpoint=f"{GAN_DIR}/generator.pt",
+        checkpoint=GAN_CHECKPOINT,
         metrics=f"{GAN_DIR}/training.json",
     log:
         "logs/gan/{model}/train.log",
@@ -65,16 +63,16 @@ rule train_gan:
 rule evaluate_gan:
     input:
         data=dataset_marker(GAN_DATASET),
-        checkpoint=f"{GAN_DIR}/generator.pt",
-        metrics=f"{GAN_DIR}/training.json",
-        palette="results/gan/maps/palette.json",
+        checkpoint=rules.train_gan.output.checkpoint,
+        metrics=rules.train_gan.output.metrics,
+        palette=rules.gan_palette.output.palette,
     output:
         summary=report(
-            f"{GAN_DIR}/summary.json",
+            GAN_SUMMARY,
             caption="../report/gan_summary.rst",
             category="Pix2Pix",
         ),
-        samples=directory(f"{GAN_DIR}/samples"),
+        samples=directory(GAN_SAMPLES),
     log:
         "logs/gan/{model}/evaluate.log",
     wildcard_constraints:

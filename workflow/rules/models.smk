@@ -1,12 +1,12 @@
-TARGET_FUNCTIONS.append(
-    lambda: expand("results/models/{dataset}/catalog.csv", dataset=catalog_datasets())
-)
+from archopt.paths import CATALOG
+
+TARGET_FUNCTIONS.append(lambda: expand(CATALOG, dataset=catalog_datasets()))
 
 
 rule catalog:
     output:
         report(
-            "results/models/{dataset}/catalog.csv",
+            CATALOG,
             caption="../report/catalog.rst",
             category="Models",
         ),

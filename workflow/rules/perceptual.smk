@@ -1,19 +1,18 @@
 # Perceptual study (archopt.perceptual): the bundle of real and generated maps that
 # `archopt study serve` shows to volunteers (README "Perceptual study").
+from archopt.paths import STUDY_BUNDLE
 
-TARGET_FUNCTIONS.append(
-    lambda: ["results/study/bundle"] if config["gan"]["variants"] else []
-)
+TARGET_FUNCTIONS.append(lambda: [STUDY_BUNDLE] if config["gan"]["variants"] else [])
 
 
 rule study_bundle:
     input:
         data=dataset_marker(GAN_DATASET),
         checkpoints=expand(
-            "results/gan/maps/{model}/generator.pt", model=config["gan"]["variants"]
+            rules.train_gan.output.checkpoint, model=config["gan"]["variants"]
         ),
     output:
-        bundle=directory("results/study/bundle"),
+        bundle=directory(STUDY_BUNDLE),
     log:
         "logs/study/bundle.log",
     conda:

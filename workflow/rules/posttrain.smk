@@ -1,10 +1,10 @@
 # Post-training methods (archopt.posttrain: int8 quantization, pruning, plugins' own) on
 # every selected network: results/posttrain/{dataset}/{model}+{method}/.
 from archopt.posttrain.rules import posttrain_runtime, posttrain_threads
-from archopt.posttrain.targets import (
-    ARTIFACTS,
+from archopt.paths import (
+    POSTTRAIN_ARTIFACTS,
     POSTTRAIN_DIR,
-    OUTPUT_FILES,
+    POSTTRAIN_FILES,
     posttrain_targets,
 )
 
@@ -13,15 +13,15 @@ TARGET_FUNCTIONS.append(lambda: posttrain_targets(config))
 
 rule posttrain:
     input:
-        checkpoint="results/models/{dataset}/{model}/best.pt",
-        summary="results/models/{dataset}/{model}/summary.json",
-        onnx="results/bench/{dataset}/{model}/model.onnx",
+        checkpoint=rules.select_best.output.checkpoint,
+        summary=rules.select_best.output.summary,
+        onnx=rules.onnx_export.output.onnx,
         data=lambda wildcards: dataset_marker(wildcards.dataset),
     output:
-        summary=f"{POSTTRAIN_DIR}/{OUTPUT_FILES['summary']}",
-        deployable=f"{POSTTRAIN_DIR}/{OUTPUT_FILES['deployable']}",
-        bench=f"{POSTTRAIN_DIR}/{OUTPUT_FILES['bench']}",
-        artifacts=directory(f"{POSTTRAIN_DIR}/{ARTIFACTS}"),
+        summary=f"{POSTTRAIN_DIR}/{POSTTRAIN_FILES['summary']}",
+        deployable=f"{POSTTRAIN_DIR}/{POSTTRAIN_FILES['deployable']}",
+        bench=f"{POSTTRAIN_DIR}/{POSTTRAIN_FILES['bench']}",
+        artifacts=directory(f"{POSTTRAIN_DIR}/{POSTTRAIN_ARTIFACTS}"),
     log:
         "logs/posttrain/{dataset}/{model}+{method}.log",
     wildcard_constraints:

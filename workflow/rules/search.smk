@@ -1,15 +1,15 @@
 # Equal-budget width search (archopt.search): the networks it picks join the study
 # through study_networks(); this rule writes the table comparing them with the paper's.
-TARGET_FUNCTIONS.append(
-    lambda: expand("results/search/{dataset}.csv", dataset=config["studies"])
-)
+from archopt.paths import PAPER_PARAM_COUNTS, SEARCH_TABLE
+
+TARGET_FUNCTIONS.append(lambda: expand(SEARCH_TABLE, dataset=config["studies"]))
 
 
 rule search:
     input:
-        paper="resources/paper/param_counts.csv",
+        paper=PAPER_PARAM_COUNTS,
     output:
-        "results/search/{dataset}.csv",
+        table=SEARCH_TABLE,
     log:
         "logs/search/{dataset}.log",
     wildcard_constraints:

@@ -1,7 +1,13 @@
 # Training (archopt.train): one job per grid point (dataset, model, lr, batch size, seed);
 # select_best keeps the run with the best validation top-1 and tests it once.
 from archopt.gpu import driver_gpu_count
-from archopt.paths import RUN_DIR, grid_run_files, summary_targets
+from archopt.paths import (
+    RUN_DIR,
+    SELECTED_CHECKPOINT,
+    SELECTED_SUMMARY,
+    grid_run_files,
+    summary_targets,
+)
 from archopt.train.resources import job_runtime_minutes, train_mem_mb
 
 # Decided when the workflow is parsed: the jobs run on this host (or hosts like it).
@@ -59,8 +65,8 @@ rule select_best:
         ),
         data=lambda wildcards: dataset_marker(wildcards.dataset),
     output:
-        summary="results/models/{dataset}/{model}/summary.json",
-        checkpoint="results/models/{dataset}/{model}/best.pt",
+        summary=SELECTED_SUMMARY,
+        checkpoint=SELECTED_CHECKPOINT,
     log:
         "logs/select_best/{dataset}/{model}.log",
     wildcard_constraints:
