@@ -50,6 +50,17 @@ class Registry(Generic[Entry]):
             raise ValueError(f"{self.kind} {where}: name {name!r} must be {rule}{not_reserved}")
         return name
 
+    def check_class(self, cls: object, base: type, pattern: re.Pattern[str] = PLAIN_NAME,
+                    reserved: tuple[str, ...] = (), labelled: bool = False) -> str:
+        """The ``name`` of a class about to be registered, after checking it subclasses
+        ``base``, its name (see :meth:`check_name`) and, if ``labelled``, its ``label``."""
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise TypeError(f"{self.kind} {cls!r} is not a subclass of {base.__qualname__}")
+        name = self.check_name(getattr(cls, "name", None), origin(cls), pattern, reserved)
+        if labelled and not isinstance(getattr(cls, "label", None), str):
+            raise TypeError(f"{self.kind} {name!r} ({origin(cls)}): 'label' must be a string")
+        return name
+
     def add(self, name: str, entry: Entry, source: str | None = None) -> Entry:
         """Register ``entry`` under ``name``; a taken name is refused naming both holders.
 

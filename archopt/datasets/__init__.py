@@ -85,8 +85,7 @@ def _unregister_dataset(name: str) -> None:
     DATASETS.remove(name)
 
 
-def get_dataset(name: str) -> Dataset:
-    return DATASETS.get(name)
+get_dataset = DATASETS.get  # ValueError listing the registered ones for an unknown name
 
 
 def dataset_names(kind: str | None = None) -> list[str]:

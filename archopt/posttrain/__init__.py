@@ -67,12 +67,7 @@ MethodClass = TypeVar("MethodClass", bound=type[PostTrainMethod])
 
 def register_posttrain_method(cls: MethodClass) -> MethodClass:
     """Class decorator: register one instance of ``cls`` under ``cls.name``."""
-    if not (isinstance(cls, type) and issubclass(cls, PostTrainMethod)):
-        raise TypeError(f"register_posttrain_method: {cls!r} is not a PostTrainMethod subclass")
-    name = METHODS.check_name(getattr(cls, "name", None), origin(cls))
-    if not isinstance(getattr(cls, "label", None), str):
-        raise TypeError(f"post-training method {name!r} ({origin(cls)}): 'label' must be a string")
-    METHODS.add(name, cls())
+    METHODS.add(METHODS.check_class(cls, PostTrainMethod, labelled=True), cls())
     return cls
 
 
@@ -81,18 +76,13 @@ def _unregister_posttrain_method(name: str) -> None:
     METHODS.remove(name)
 
 
-def list_posttrain_methods() -> list[str]:
-    """Registered method names, in registration order (shipped ones first)."""
-    return METHODS.names()
+list_posttrain_methods = METHODS.names  # in registration order, shipped ones first
+get_posttrain_method = METHODS.get
 
 
 def check_posttrain_methods(names: Iterable[str]) -> None:
     """Raise ValueError naming every unknown method of ``names`` and the registered ones."""
     METHODS.check_names(names, "posttrain.methods")
-
-
-def get_posttrain_method(name: str) -> PostTrainMethod:
-    return METHODS.get(name)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from archopt.registry import Registry, origin
+from archopt.registry import Registry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,8 +72,7 @@ BENCH_HEADER_KEYS = ("model", "dataset", "device", "images", "env", "storage", "
 
 def register_runtime(cls: RuntimeClass) -> RuntimeClass:
     """Class decorator: register one instance of ``cls`` under ``cls.name``."""
-    name = RUNTIMES.check_name(getattr(cls, "name", None), origin(cls), RUNTIME_NAME,
-                                BENCH_HEADER_KEYS)
+    name = RUNTIMES.check_class(cls, Runtime, RUNTIME_NAME, BENCH_HEADER_KEYS)
     deployed = [other.name for other in RUNTIMES.values() if other.deploys_onnx]
     if cls.deploys_onnx and deployed and name not in RUNTIMES:
         raise ValueError(
@@ -89,19 +88,13 @@ def _unregister_runtime(name: str) -> None:
     RUNTIMES.remove(name)
 
 
-def list_runtimes() -> list[str]:
-    """Registered runtime names, in registration order (shipped ones first)."""
-    return RUNTIMES.names()
+list_runtimes = RUNTIMES.names  # in registration order, shipped ones first
+get_runtime = RUNTIMES.get
 
 
 def check_runtime_names(names: Iterable[str]) -> None:
     """Raise ValueError naming every unknown runtime in ``names`` and the registered ones."""
     RUNTIMES.check_names(names, "bench.runtimes")
-
-
-def get_runtime(name: str) -> Runtime:
-    """The registered runtime called ``name``."""
-    return RUNTIMES.get(name)
 
 
 def deployed_runtime() -> Runtime:

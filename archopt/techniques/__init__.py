@@ -71,24 +71,20 @@ class Technique:
 TECHNIQUES: Registry[Technique] = Registry("technique")
 
 
-def _check(cls: type) -> None:
-    if not (isinstance(cls, type) and issubclass(cls, Technique)):
-        raise TypeError(f"register_technique: {cls!r} is not a subclass of Technique")
-    name = TECHNIQUES.check_name(getattr(cls, "name", None), origin(cls), reserved=(BASE,))
-    if not isinstance(getattr(cls, "label", None), str):
-        raise TypeError(f"technique {name!r} ({origin(cls)}): 'label' must be a string")
+def _check(cls: type) -> str:
+    name = TECHNIQUES.check_class(cls, Technique, reserved=(BASE,), labelled=True)
     multiple = cls.width_multiple
     if not isinstance(multiple, int) or multiple < 1:
         raise ValueError(f"technique {name!r}: width_multiple {multiple!r} must be an int >= 1")
     if not cls().families():
         hooks = ", ".join(FAMILY_HOOKS.values())
         raise ValueError(f"technique {name!r} ({origin(cls)}) defines none of the hooks {hooks}")
+    return name
 
 
 def register_technique(cls: type[Technique]) -> type[Technique]:
     """Class decorator: register ``cls`` under ``cls.name``; a taken name is refused."""
-    _check(cls)
-    TECHNIQUES.add(cls.name, cls())
+    TECHNIQUES.add(_check(cls), cls())
     return cls
 
 
@@ -103,9 +99,7 @@ def generation() -> int:
     return TECHNIQUES.generation
 
 
-def get_technique(name: str) -> Technique:
-    """The registered technique called ``name``; raises ``ValueError`` listing the known ones."""
-    return TECHNIQUES.get(name)
+get_technique = TECHNIQUES.get  # ValueError listing the registered ones for an unknown name
 
 
 def list_techniques(family: str | None = None) -> list[Technique]:
