@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from archopt.data.manifest import DOWNLOAD_MARKER
 from archopt.datasets import PAIRED, dataset_names, get_dataset
 from archopt.posttrain import SEPARATOR, get_posttrain_method
 from archopt.study import study_networks
@@ -27,6 +28,9 @@ GAN_DATASET = dataset_names(PAIRED)[0]
 # Every artifact's path template ({...} are Snakemake wildcards). Rules name these (or
 # ``rules.X.output`` of the rule that makes a file); jobs and the report take paths from
 # their inputs, never from here.
+# What a dataset's download job writes last, next to its manifest: the input of every
+# job reading the dataset (its grandparent is the resources root).
+DATASET_MARKER = f"resources/{{dataset}}/{DOWNLOAD_MARKER}"
 PAPER_PARAM_COUNTS = "resources/paper/param_counts.csv"
 PAPER_TABLES = "resources/paper/thesis_tables.csv"
 PAPER_NOTES = "resources/paper/param_counts.md"
@@ -76,6 +80,10 @@ def posttrain_targets(config: Mapping[str, Any], files: tuple[str, ...] = ("summ
     """The listed files (keys of :data:`POSTTRAIN_FILES`) of every post-training result."""
     return [f"{posttrain_dir(*result)}/{POSTTRAIN_FILES[key]}"
             for result in posttrain_results(config) for key in files]
+
+
+def dataset_marker(dataset: str) -> str:
+    return DATASET_MARKER.format(dataset=dataset)
 
 
 def format_lr(lr: float) -> str:
@@ -214,3 +222,11 @@ def device_targets(config: Mapping[str, Any]) -> list[str]:
     return bundle + [device_result_path(dataset, network, device)
                      for device in external_devices(config)
                      for dataset, network in bundle_networks(config)]
+
+
+def posttrain_device_targets(config: Mapping[str, Any]) -> list[str]:
+    """Every external device's imported results of every post-training result (``m+spec``),
+    beside the post-training stage's own ``cpu.json``: the report's post-training inputs."""
+    return [device_result_path(dataset, f"{model}{SEPARATOR}{spec}", device)
+            for device in external_devices(config)
+            for dataset, model, spec in posttrain_results(config)]

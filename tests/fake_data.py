@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from archopt.data.manifest import build_manifest, write_manifest
+from archopt.data.manifest import build_manifest, write_manifest, write_marker
 from archopt.data.specs import CIFAR_SPECS, MAPS_SPEC
 from archopt.data.structure import check_structure
 
@@ -89,17 +89,20 @@ def _write_cifar_folder(
 def write_cifar_tree(dest: Path, dataset: str, n_train: int, n_test: int, seed: int = 0) -> Path:
     """A finished CIFAR download under the ``resources`` root ``dest``.
 
-    Writes ``dest/<dataset>/<official folder>/...`` and ``dest/<dataset>/manifest.json``
-    (so Snakemake's ``dataset_marker`` input exists) and returns ``dest/<dataset>``.
+    Writes ``dest/<dataset>/<official folder>/...``, then what the download job writes
+    after it (see :func:`write_finished_download`), and returns ``dest/<dataset>``.
     Use ``load_cifar(dataset, root=dest)`` to read it.
     """
     dataset_dir = Path(dest) / dataset
     _write_cifar_folder(dataset_dir, dataset, n_train, n_test, seed)
-    _write_generated_manifest(dataset_dir, dataset)
+    write_finished_download(dataset_dir, dataset)
     return dataset_dir
 
 
-def _write_generated_manifest(dataset_dir: Path, dataset: str) -> None:
+def write_finished_download(dataset_dir: Path, dataset: str) -> dict:
+    """``manifest.json`` for the data in ``dataset_dir`` (unverified, generated here), then
+    the download job's marker ``download.json``, Snakemake's ``dataset_marker`` input: the
+    files a finished download leaves. Returns the manifest."""
     found = check_structure(dataset, dataset_dir)
     manifest = build_manifest(
         dataset,
@@ -109,6 +112,8 @@ def _write_generated_manifest(dataset_dir: Path, dataset: str) -> None:
         **found,
     )
     write_manifest(dataset_dir, manifest)
+    write_marker(dataset_dir, manifest)
+    return manifest
 
 
 def write_cifar_folder(

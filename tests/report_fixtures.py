@@ -108,6 +108,92 @@ def write_bench(root: Path, dataset: str, model: str, device: str,
     return write_json(path, data)
 
 
+DEVICE_SLOWDOWN = 3.0  # an imported device is this much slower than the study machine
+DEVICE_ENV = {"cpu_model": "Cortex-A72", "architecture": "aarch64", "os": "Linux",
+              "onnxruntime": "1.20"}
+
+
+def device_entry(mean: float, top1: float) -> dict:
+    """One runtime as ``run_bench.py`` records it (the import keeps it as is)."""
+    std = mean * 0.05
+    return {"median_ms": mean * 0.98, "mean_ms": mean, "std_ms": std, "p90_ms": mean * 1.05,
+            "p99_ms": mean * 1.1, "ci95_ms": 1.959964 * std / math.sqrt(BENCH_IMAGES),
+            "n": BENCH_IMAGES, "iqr_ms": mean * 0.04, "warning": None, "first_ms": mean * 3,
+            "load_ms": 40.0, "repeats": 1, "top1": top1, "top5": min(top1 + 25, 99.0)}
+
+
+def write_device_bench(path: Path, dataset: str, network: str, device: str,
+                       entries: dict[str, dict]) -> Path:
+    """An imported device's file as ``archopt device import`` writes it (its bench_record)."""
+    settings = {"runtimes": list(entries), "threads": 1, "warmup": 2, "min_queries": 0,
+                "min_duration_s": 0, "repeats": 1}
+    return write_json(path, {
+        "model": network, "dataset": dataset, "device": device, "images": BENCH_IMAGES,
+        **entries,
+        "env": {**DEVICE_ENV, "imported_from": "run_bench.py", "bundle": "0" * 64,
+                "sha256": "1" * 64, "settings": settings},
+        "storage": {"onnx_bytes": 120000},
+    })
+
+
+def write_imported_bench(root: Path, dataset: str, model: str, device: str,
+                         runtimes: Sequence[str] = ("onnxruntime",)) -> Path:
+    """A study network's fp32 results from an imported device, where the import puts them."""
+    entries = {runtime: device_entry(latency_of(model, runtime) * DEVICE_SLOWDOWN,
+                                     accuracy_of(model)) for runtime in runtimes}
+    return write_device_bench(root / "results" / "bench" / dataset / model / f"{device}.json",
+                              dataset, model, device, entries)
+
+
+INT8_SPEEDUP = 0.6  # int8 latency / fp32 latency in the fixtures' post-training results
+INT8_DROP = 0.5  # top-1 points int8 loses against fp32 (posttrain.int8_max_drop: 1.0)
+
+
+def write_int8_result(root: Path, dataset: str, model: str,
+                      runtimes: Sequence[str] = ("eager", "onnxruntime"),
+                      devices: Sequence[str] = (), speedup: float = INT8_SPEEDUP,
+                      device_speedup: float = INT8_SPEEDUP) -> tuple[Path, list[Path]]:
+    """``results/posttrain/{dataset}/{model}+int8/``: summary.json and cpu.json as the int8
+    stage writes them (eager skipped; the chosen recipe against fp32 timed interleaved),
+    and each of ``devices``' imported file of its model.onnx (ONNX Runtime only).
+    Returns (summary, [cpu.json, device files...])."""
+    name = f"{model}+int8"
+    folder = root / "results" / "posttrain" / dataset / name
+    top1 = accuracy_of(model) - INT8_DROP
+    summary = write_json(folder / "summary.json", {
+        "model": name, "base_model": model, "method": "int8", "method_label": "int8",
+        "spec": "int8", "dataset": dataset, "test_images": BENCH_IMAGES, "test_top1": top1,
+        "test_top5": min(top1 + 25, 99.0), "test_top1_ci95": wilson(top1, BENCH_IMAGES),
+        "test_top5_ci95": wilson(min(top1 + 25, 99.0), BENCH_IMAGES), "params": 1000,
+        "storage_bytes": 40000, "fp32_storage_bytes": 120000, "deploy_runtime": "onnxruntime",
+        "recipe": "qdq_s8s8", "within_tolerance": True,
+    })
+    bench = {"model": name, "dataset": dataset, "device": "cpu", "images": BENCH_IMAGES}
+    for runtime in runtimes:
+        if runtime == "eager":
+            bench[runtime] = {"skipped": "does not run the quantized ONNX file (not in "
+                                         "posttrain.int8_runtimes)"}
+            continue
+        fp32_ms = latency_of(model, runtime)
+        fp32 = device_entry(fp32_ms, accuracy_of(model))
+        chosen = device_entry(fp32_ms * speedup, top1)
+        recipes = {"qdq_s8s8": {**chosen, "bytes": 40000, "drop": INT8_DROP,
+                                "speedup": 1 / speedup}}
+        bench[runtime] = {**chosen, "recipe": "qdq_s8s8", "within_tolerance": True,
+                          "int8_max_drop": 1.0,
+                          "fp32": {k: fp32[k] for k in ("median_ms", "mean_ms", "ci95_ms",
+                                                        "top1", "top5")},
+                          "recipes": recipes}
+    bench["env"] = ENV
+    bench["storage"] = {"onnx_bytes": 40000}
+    files = [write_json(folder / "cpu.json", bench)]
+    for device in devices:
+        fp32_ms = latency_of(model, "onnxruntime") * DEVICE_SLOWDOWN
+        files.append(write_device_bench(folder / f"{device}.json", dataset, name, device, {
+            "onnxruntime": device_entry(fp32_ms * device_speedup, top1)}))
+    return summary, files
+
+
 def write_search(root: Path, dataset: str, scaled: dict[str, tuple[str, int, str, float]]
                  ) -> Path:
     """``scaled``: model -> (kind, depth, technique, factor)."""
@@ -166,11 +252,12 @@ SCALED = {
 
 def write_upstream(root: Path, dataset: str = "cifar10", models: Sequence[str] = QUICK_MODELS,
                    scaled: dict[str, tuple[str, int, str, float]] | None = None,
-                   devices: dict[str, str | None] | None = None, catalog: bool = True
-                   ) -> dict[str, list[Path]]:
+                   devices: dict[str, str | None] | None = None, catalog: bool = True,
+                   imported: Sequence[str] = ()) -> dict[str, list[Path]]:
     """Every file the report rule reads for one dataset; returns the paths by kind.
 
-    ``devices`` maps a device to None (measured) or the reason it was skipped.
+    ``devices`` maps a bench-stage device to None (measured) or the reason it was skipped;
+    ``imported`` names target devices whose results were imported (ONNX Runtime only).
     """
     scaled = SCALED if scaled is None else scaled
     if devices is None:
@@ -184,11 +271,18 @@ def write_upstream(root: Path, dataset: str = "cifar10", models: Sequence[str] =
         paths["summaries"].append(write_summary(root, dataset, model))
         for device, skipped in devices.items():
             paths["bench"].append(write_bench(root, dataset, model, device, skipped=skipped))
+        for device in imported:
+            paths["bench"].append(write_imported_bench(root, dataset, model, device))
     return paths
 
 
-def build_fixture_report(root: Path, gan: bool = False, **upstream) -> Path:
-    """Write the hand-made upstream files under ``root`` and build the report there.
+def build_fixture_report(root: Path, gan: bool = False, overrides: dict | None = None,
+                         posttrain: Sequence[Path] = (), posttrain_bench: Sequence[Path] = (),
+                         runtimes: Sequence[str] = (), **upstream) -> Path:
+    """Write the hand-made upstream files under ``root`` and build the report there
+    (config: the quick preset with ``overrides``; ``runtimes``: bench.runtimes as the rule
+    passes them, () = every registered one; ``posttrain``: summaries of post-training
+    results, with their bench files in ``posttrain_bench``).
 
     Returns the report directory (``root/results/report``).
     """
@@ -202,11 +296,13 @@ def build_fixture_report(root: Path, gan: bool = False, **upstream) -> Path:
         paths["bench"] += [write_bench(root, "maps", m, "cpu") for m in ("pix2pix", "pix2pix-shift")]
     study = write_study_results(root, {"pix2pix": 0.2, "pix2pix-shift": 0.25}) if gan else None
     config = load_config(repo / "config.yaml", repo / "workflow/schemas/config.schema.yaml",
-                         {"preset": "quick"})
+                         {"preset": "quick", **(overrides or {})})
     out = root / "results" / "report"
     figures = {name: out / "figures" / f"{name}.png" for name in FIGURE_FILES}
     outputs = ReportOutputs(out / "index.html", out / "results.csv", out / "findings.csv", figures)
     inputs = ReportInputs(paper=repo / "resources/paper/thesis_tables.csv", gan_summaries=gan_paths,
-                          gan_samples=gan_samples, study_results=study, **paths)
+                          gan_samples=gan_samples, study_results=study,
+                          posttrain=list(posttrain), posttrain_bench=list(posttrain_bench),
+                          runtimes=tuple(runtimes), **paths)
     build_report(inputs, outputs, config, repo / "resources/paper/param_counts.md")
     return out

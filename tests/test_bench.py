@@ -16,6 +16,7 @@ from archopt.bench.env import environment
 from archopt.bench.jobs import benchmark_images
 from archopt.bench.timing import median_ms_interleaved, time_images
 from archopt.data import load_cifar, normalize
+from archopt.data.manifest import marker_path
 from archopt.export import onnx_bytes, onnx_metadata
 from archopt.models import get_model
 from archopt.models.layers import SHIFT_IMPLEMENTATIONS, ChannelShift, set_shift_impl
@@ -204,7 +205,7 @@ def test_bench_targets_cover_study_networks_and_devices():
 
 def test_benchmark_images_are_the_first_normalized_test_images(tmp_path):
     dataset_dir = write_cifar_tree(tmp_path, "cifar10", n_train=10, n_test=20)
-    marker = dataset_dir / "manifest.json"
+    marker = marker_path(dataset_dir)  # what the rules pass: the download marker
     images, labels = benchmark_images(marker, "cifar10", 7)
     test = load_cifar("cifar10", root=tmp_path).test
     assert images.shape == (7, 3, 32, 32) and images.dtype == np.float32

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import copy_workflow, run_snakemake
@@ -20,6 +21,8 @@ from archopt.bench import stats
 from archopt.device import run_bench
 
 NETWORKS = ["resnet20", "resnet20-shift"]
+INT8 = [f"{network}+int8" for network in NETWORKS]
+BUNDLED = NETWORKS + INT8  # the fp32 exports, then the post-training results
 TINY = {
     "studies": ["cifar10"],
     "networks": NETWORKS,
@@ -28,7 +31,8 @@ TINY = {
     "gan": {"variants": []},
     "bench": {"devices": ["cpu"], "images": 8, "runtimes": ["eager", "onnxruntime"],
               "min_queries": 0, "min_duration_s": 0, "bundle": True},
-    "posttrain": {"methods": []},
+    "posttrain": {"methods": ["int8"], "calibration_images": 16,
+                  "int8_runtimes": ["onnxruntime"]},
 }
 TIMINGS_NS = [
     np.array([1_000_000, 1_100_000, 990_000, 1_050_000, 3_000_000]),
@@ -102,11 +106,11 @@ def device_results(study, device_python, tmp_path_factory) -> Path:
     assert len(partial["networks"]) == 1 and partial["complete"] is False
     second = run_device(device_python, folder, "--out", "results.json")
     assert second.returncode == 0, second.stderr
-    assert "1 network(s) already measured, 1 to measure" in second.stderr
+    assert f"1 network(s) already measured, {len(BUNDLED) - 1} to measure" in second.stderr
     assert "ETA" in second.stderr
     final = json.loads((folder / "results.json").read_text())
     (kept,) = partial["networks"]
-    assert final["complete"] is True and len(final["networks"]) == len(NETWORKS)
+    assert final["complete"] is True and len(final["networks"]) == len(BUNDLED)
     assert final["networks"][kept] == partial["networks"][kept]  # not measured again
     return folder / "results.json"
 
@@ -118,7 +122,7 @@ def test_the_bundle_is_self_contained(study):
         manifest = json.loads(archive.read("manifest.json"))
     assert {"run_bench.py", "manifest.json", "data.npz"} <= names
     assert manifest["normalized"] is True and manifest["datasets"]["cifar10"]["images"] == 8
-    assert [n["network"] for n in manifest["networks"]] == NETWORKS
+    assert [n["network"] for n in manifest["networks"]] == BUNDLED
     assert all(n["file"] in names and n["input_shape"] == [1, 3, 32, 32]
                for n in manifest["networks"])
 
@@ -150,6 +154,19 @@ def test_imported_results_appear_in_the_report(study, device_results):
     html = (study / "results/report/index.html").read_text()
     assert "tinydev environment" in html and "tinydev latency ms" in html
     assert "[tinydev / onnxruntime]" in html  # a low-compute leaf of the flowchart
+    # The device ran ONNX Runtime only: its rows are that runtime's, one note says so.
+    results = pd.read_csv(study / "results/report/results.csv")
+    device = results[(results["device"] == "tinydev") & (results["metric"] == "latency_ms")]
+    assert set(device["runtime"]) == {"onnxruntime"} and device["value"].notna().all()
+    assert set(device["model"]) == set(BUNDLED)  # its post-training results too
+    assert "runtime absent from the bench file" not in html
+    assert "tinydev did not run eager (its results hold onnxruntime)" in html
+    # Finding 6 is judged on the device: int8 against the fp32 file timed there.
+    findings = pd.read_csv(study / "results/report/findings.csv")
+    six = findings[(findings["finding"] == 6) & (findings["device"] == "tinydev")]
+    assert list(six["runtime"]) == ["onnxruntime"]
+    assert six["verdict"].item() in ("confirmed", "refuted", "mixed")
+    assert "separate runs" in six["evidence"].item()
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from fake_data import http_server, make_cifar_archive, make_maps_archive, md5_of
 
 from archopt.data.archive import ArchiveError, safe_extract
 from archopt.data.download import DownloadError, dataset_lock, download_dataset
-from archopt.data.manifest import read_manifest
+from archopt.data.manifest import DOWNLOAD_MARKER, read_manifest
 from archopt.data.structure import StructureError
 
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -343,3 +343,41 @@ def test_download_rules_fail_cleanly(workflow_copy, tmp_path):
     assert not (tmp_path / "escape").exists()
     assert f"could not download {down}" in log["maps"] and "datasets.maps.url" in log["maps"]
     assert {info["status"] for info in datasets_json(workflow_copy).values()} == {"missing"}
+
+
+@pytest.mark.slow
+def test_a_failed_redownload_through_snakemake_keeps_the_manifest_of_the_verified_dataset(
+    workflow_copy, tmp_path
+):
+    # Snakemake deletes the outputs of a failed job: the download's output is its marker,
+    # not the manifest, so the dataset in place stays usable and reported "ok".
+    served = tmp_path / "served"
+    _, md5 = make_cifar_archive(served, "cifar10", n_train=20, n_test=10)
+    dataset_dir = workflow_copy / "resources" / "cifar10"
+    with http_server(served) as url:
+        source = f"{url}/{ARCHIVE}"
+        good = write_config(workflow_copy, {"cifar10": (source, md5)})
+        first = run_snakemake(workflow_copy, "download_cifar10", "--configfile", good)
+        assert first.returncode == 0, first.stderr
+        before = read_manifest(dataset_dir)
+        assert before["verified"] and datasets_json(workflow_copy)["cifar10"]["status"] == "ok"
+        assert (dataset_dir / DOWNLOAD_MARKER).is_file()
+
+        bad = write_config(workflow_copy, {"cifar10": (source, "f" * 32)})
+        failed = run_snakemake(workflow_copy, "download_cifar10", "--configfile", bad)
+        assert failed.returncode != 0
+        assert "checksum mismatch" in (workflow_copy / "logs/download/cifar10.log").read_text()
+        assert read_manifest(dataset_dir) == before
+        status = datasets_json(workflow_copy)["cifar10"]
+        assert status == {**status, "status": "ok", "verified": True, "train": 20, "test": 10}
+        assert (dataset_dir / "cifar-10-batches-py" / "data_batch_1").is_file()
+        assert md5_of(dataset_dir / ARCHIVE) == md5
+        assert not (dataset_dir / DOWNLOAD_MARKER).exists()  # what Snakemake removed
+
+        good = write_config(workflow_copy, {"cifar10": (source, md5)})  # the MD5 set back
+        again = run_snakemake(workflow_copy, "download_cifar10", "--configfile", good)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to download" in (workflow_copy / "logs/download/cifar10.log").read_text()
+    assert (dataset_dir / DOWNLOAD_MARKER).is_file()
+    assert datasets_json(workflow_copy)["cifar10"]["status"] == "ok"
+    assert read_manifest(dataset_dir)["md5_expected"] == md5

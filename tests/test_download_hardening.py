@@ -1,5 +1,6 @@
 """Downloads of archives that are not what they claim: links, web pages, missing files, HTTP
-errors, a broken manifest, and a failed re-download next to a dataset that works.
+errors, a broken manifest, a failed re-download next to a dataset that works, and a verified
+dataset in place that a rerun keeps.
 
 Every archive is built here in the real tar.gz format and fetched through the real download
 code, from 127.0.0.1 or a file:// URL.
@@ -248,3 +249,24 @@ def test_a_failed_unverified_redownload_keeps_the_maps_dataset_and_its_archive(t
     assert md5_of(dataset_dir / "maps.tar.gz") == old_md5
     assert dir_names(dataset_dir) == [".lock", "manifest.json", "maps", "maps.tar.gz"]
     assert dataset_status("maps", dataset_dir.parent)["status"] == "ok"
+
+
+# --- 4. a dataset in place that already stands for the source -----------------------------------
+
+
+def test_a_verified_dataset_in_place_is_kept_without_fetching_or_extracting(tmp_path):
+    # What the job does when Snakemake reruns it after a failed re-download, the MD5 set back.
+    served = tmp_path / "served"
+    _, md5 = make_cifar_archive(served, "cifar10", n_train=20, n_test=10)
+    dataset_dir = tmp_path / "resources" / "cifar10"
+    requests = []
+    with http_server(served, requests) as url:
+        before = download_dataset("cifar10", dataset_dir, f"{url}/{CIFAR}", md5)
+        (dataset_dir / CIFAR).unlink()  # not even the archive is needed
+        mirror = f"{url}/mirror/{CIFAR}"  # same MD5 from a mirror: the same data
+        assert download_dataset("cifar10", dataset_dir, mirror, md5.upper()) == before
+        assert requests == [(f"/{CIFAR}", None)]
+        (dataset_dir / "cifar-10-batches-py" / "test_batch").unlink()  # no longer "ok"
+        assert download_dataset("cifar10", dataset_dir, f"{url}/{CIFAR}", md5)["verified"]
+    assert len(requests) == 2
+    assert dataset_status("cifar10", dataset_dir.parent)["status"] == "ok"

@@ -61,3 +61,18 @@ def test_the_shipped_search_picks_are_what_the_search_picks():
         assert picks[key] == search.searched_models(dataset, searched.DEFAULT_STEP), (
             "stale archopt/searched.json: run `python -m archopt.searched`"
         )
+
+
+def test_rules_spell_no_artifact_path_themselves():
+    """Every results/ and resources/ path comes from archopt.paths (or another rule's
+    ``rules.X.output``): a path template lives in one place, not in each rule using it."""
+    import re
+    from pathlib import Path
+
+    literal = re.compile(r"""["'](results|resources)/""")
+    rules = sorted((Path(__file__).parents[1] / "workflow" / "rules").glob("*.smk"))
+    spelled = [f"{path.name}:{number}: {line.strip()}"
+               for path in rules
+               for number, line in enumerate(path.read_text().splitlines(), 1)
+               if literal.search(line) and not line.lstrip().startswith("#")]
+    assert rules and not spelled, "\n".join(spelled)

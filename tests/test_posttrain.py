@@ -14,6 +14,7 @@ import torch
 from fake_data import write_cifar_tree
 
 from archopt.data import load_cifar, normalize
+from archopt.data.manifest import marker_path
 from archopt.export import onnx_bytes
 from archopt.models import count_params, get_model
 from archopt.posttrain import (
@@ -56,7 +57,7 @@ def test_a_plugin_method_registers_and_unknown_names_are_refused():
         check_posttrain_methods(["int8", "noop"])
     finally:
         _unregister_posttrain_method("noop")
-    with pytest.raises(ValueError, match="unknown method 'noop'; registered: int8, prune"):
+    with pytest.raises(ValueError, match="unknown post-training method .noop.; registered post-training methods: int8, prune"):
         check_posttrain_methods(["noop"])
 
 
@@ -84,7 +85,7 @@ def fake_job(tmp_path: Path, **settings) -> PostTrainJob:
         dataset="cifar10", name=parse_posttrain_name("resnet20+int8"),
         checkpoint=tmp_path / "best.pt", base_summary=tmp_path / "summary.json",
         fp32_onnx=tmp_path / "model.onnx",
-        data_marker=tmp_path / "resources/cifar10/manifest.json", **files,
+        data_marker=marker_path(tmp_path / "resources/cifar10"), **files,
         settings={"calibration_images": 12, **settings}, bench_settings={},
         train_settings={"val_size": 20, "train_subset": None}, threads=1,
         logger=logging.getLogger("test"))

@@ -67,13 +67,59 @@ def test_summary_without_a_contract_key_names_it(tmp_path):
         sources.read_summary(path)
 
 
-def test_summary_in_the_wrong_folder_is_refused(tmp_path):
-    summary = write_summary(tmp_path, "cifar10", "resnet20")
-    moved = tmp_path / "results/models/cifar10/resnet20-dsc/summary.json"
-    moved.parent.mkdir(parents=True)
-    summary.rename(moved)
-    with pytest.raises(sources.ReportInputError, match="expected 'resnet20-dsc'"):
-        build_table(ReportInputs(paper=PAPER, summaries=[moved]))
+def test_results_are_reported_under_the_identity_their_json_names(tmp_path):
+    # Nothing is read from the path: files anywhere, under any name, keep their identity.
+    summary = write_summary(tmp_path, "cifar10", "resnet20-shift").rename(tmp_path / "a.json")
+    bench = write_bench(tmp_path, "cifar10", "resnet20-shift", "cpu")
+    (tmp_path / "x").mkdir()
+    bench = bench.rename(tmp_path / "x" / "y.json")
+    table = build_table(ReportInputs(paper=PAPER, summaries=[summary], bench=[bench],
+                                     runtimes=("eager", "onnxruntime")))
+    ours = table[table["source"] == "archopt"]
+    assert set(ours["model"]) == {"resnet20-shift"} and set(ours["dataset"]) == {"cifar10"}
+    latency = ours[ours["metric"] == "latency_ms"]
+    assert set(zip(latency["device"], latency["runtime"])) == {("cpu", "eager"),
+                                                               ("cpu", "onnxruntime")}
+    assert latency["value"].notna().all()
+    assert not ours[ours["metric"] == "top1"]["value"].isna().any()
+
+
+@pytest.mark.parametrize("skipped", [None, "no CUDA device on this machine"])
+def test_a_bench_file_without_its_device_is_refused_naming_file_and_key(tmp_path, skipped):
+    path = write_bench(tmp_path, "cifar10", "resnet20", "cpu", skipped=skipped)
+    data = json.loads(path.read_text())
+    del data["device"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(sources.ReportInputError,
+                       match=re.escape(str(path)) + r": missing key\(s\) device"):
+        build_table(ReportInputs(paper=PAPER, bench=[path]))
+
+
+def test_an_ill_typed_identity_key_is_refused_naming_it(tmp_path):
+    path = write_bench(tmp_path, "cifar10", "resnet20", "cpu")
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"model": 20}))
+    with pytest.raises(sources.ReportInputError, match=r"cpu\.json: key 'model' must be a "
+                                                       r"non-empty string, got 20"):
+        sources.read_bench(path)
+    gan = write_json(tmp_path / "gan.json", {"pixel_acc": 60.0, "params": 10})
+    with pytest.raises(sources.ReportInputError, match=r"gan\.json: missing key\(s\) model"):
+        sources.read_gan_summary(gan)
+
+
+def test_two_files_claiming_the_same_result_are_refused_naming_both(tmp_path):
+    first = write_summary(tmp_path, "cifar10", "resnet20")
+    copy = tmp_path / "results/models/cifar10/resnet20-dsc/summary.json"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(first.read_text())  # copied into another network's folder
+    with pytest.raises(sources.ReportInputError,
+                       match=re.escape(f"{copy}: holds the same network as {first}")):
+        build_table(ReportInputs(paper=PAPER, summaries=[first, copy]))
+    bench = write_bench(tmp_path, "cifar10", "resnet20", "cpu")
+    other = tmp_path / "cpu-again.json"
+    other.write_text(bench.read_text())
+    with pytest.raises(sources.ReportInputError, match=r"cpu-again\.json: holds the same "
+                                                       r"dataset, network and device"):
+        build_table(ReportInputs(paper=PAPER, bench=[bench, other]))
 
 
 def test_bench_runtime_without_statistics_names_file_runtime_and_key(tmp_path):

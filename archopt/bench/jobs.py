@@ -36,8 +36,8 @@ def benchmark_images(
     """The first ``limit`` test images (all when None), normalized, with their labels.
 
     For maps: the first ``limit`` validation satellites at 256x256 in [-1, 1], no labels.
-    ``marker`` is the dataset's ``resources/{dataset}/manifest.json``; its grandparent
-    is the ``resources`` root the data loader expects.
+    ``marker`` is the dataset's download marker, ``resources/{dataset}/download.json``
+    (``dataset_marker``); its grandparent is the ``resources`` root the data loader expects.
     """
     root = Path(marker).parent.parent
     if is_paired(dataset):

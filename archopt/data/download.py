@@ -7,7 +7,10 @@ with an HTTP Range request) -> refuse text (a web page) -> verify the MD5 -> ren
 ``<file>`` -> extract into a temporary folder -> structure checks -> remove the old manifest
 -> swap the new folder for the old one -> write ``manifest.json`` last. Without an expected
 MD5 the download stays ``<file>.part`` until the structure checks accept it, so that an
-archive of an earlier run is kept until then too.
+archive of an earlier run is kept until then too. A dataset in place that already stands
+for the source (see :func:`stands_for_source`) is left as it is: nothing is fetched or
+extracted. The Snakemake job then writes its marker, ``download.json``
+(:mod:`archopt.data.manifest`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ from urllib.request import url2pathname
 from tqdm import tqdm
 
 from archopt.data.archive import ArchiveError, describe_text, safe_extract, text_start
-from archopt.data.manifest import MANIFEST_NAME, build_manifest, manifest_path, write_manifest
+from archopt.data.manifest import (
+    DOWNLOAD_MARKER,
+    MANIFEST_NAME,
+    build_manifest,
+    manifest_path,
+    read_manifest,
+    write_manifest,
+)
 from archopt.data.specs import check_dataset_name
 from archopt.data.structure import StructureError, check_structure
 from archopt.datasets import get_dataset
@@ -53,7 +63,8 @@ def archive_name(url: str, dataset: str) -> str:
     """The file name a URL's path ends with (``cifar-10-python.tar.gz``).
 
     Refused: a URL naming a folder (a server answers it with an HTML listing) and a name
-    that ``resources/<dataset>/`` uses for something else (the data folder, the manifest).
+    that ``resources/<dataset>/`` uses for something else (the data folder, the manifest,
+    the download marker).
     """
     path = unquote(urlparse(url).path)
     name = PurePosixPath(path).name
@@ -63,7 +74,8 @@ def archive_name(url: str, dataset: str) -> str:
             "that with an HTML listing, not an archive. Set "
             f"datasets.{dataset}.url to the URL of the archive file itself."
         )
-    if name in (top_folder(dataset), MANIFEST_NAME, LOCK_NAME) or name.startswith(EXTRACT_PREFIX):
+    reserved = (top_folder(dataset), MANIFEST_NAME, DOWNLOAD_MARKER, LOCK_NAME)
+    if name in reserved or name.startswith(EXTRACT_PREFIX):
         raise DownloadError(
             f"URL {url} ends with {name!r}, a name resources/{dataset}/ uses for its own files; "
             f"set datasets.{dataset}.url to a URL ending with the archive's file name "
@@ -372,6 +384,32 @@ def _unverified_warning(
     )
 
 
+def stands_for_source(dataset: str, dataset_dir: Path, md5: str | None) -> dict[str, Any] | None:
+    """The manifest in place when its dataset already is the configured source's, else None.
+
+    Only a verified dataset stands for a source: its manifest was verified against this
+    ``md5`` (from any URL: a mirror serves the same archive), and the files on disk pass
+    the structure checks with the manifest's counts (what ``archopt datasets`` calls
+    ``ok``). Without an expected MD5 nothing does: as for an archive in place, only a fresh
+    download is known to come from ``url``.
+    """
+    if md5 is None:
+        return None
+    try:
+        manifest = read_manifest(dataset_dir)
+    except ValueError:
+        return None
+    if manifest is None or not manifest.get("verified"):
+        return None
+    if str(manifest.get("md5_expected")).lower() != md5.lower():
+        return None
+    try:
+        found = check_structure(dataset, dataset_dir)
+    except StructureError:
+        return None
+    return manifest if found["counts"] == manifest.get("counts") else None
+
+
 def download_dataset(
     dataset: str,
     dataset_dir: str | Path,
@@ -382,12 +420,24 @@ def download_dataset(
     """Fetch, verify and extract ``dataset`` into ``dataset_dir``; returns the manifest.
 
     On any failure the dataset that was in place (files, manifest, archive) is left as it was.
+    When that dataset already stands for the source (:func:`stands_for_source`: e.g. the
+    job reruns after a failed re-download once the MD5 is set back) it is kept as is and
+    its manifest returned.
     """
     check_dataset_name(dataset)
     dataset_dir = Path(dataset_dir)
     archive = dataset_dir / archive_name(url, dataset)
     with dataset_lock(dataset_dir, logger):
         _clear_leftovers(dataset_dir)
+        in_place = stands_for_source(dataset, dataset_dir, md5)
+        if in_place is not None:
+            logger.info(
+                "%s already in place from this source (%s, MD5 %s): nothing to download",
+                dataset,
+                in_place.get("url"),
+                in_place.get("md5_actual"),
+            )
+            return in_place
         started = time.monotonic()
         source, actual = _obtain_archive(url, archive, dataset, md5, logger)
         staging = Path(tempfile.mkdtemp(prefix=EXTRACT_PREFIX, dir=dataset_dir))

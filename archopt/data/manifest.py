@@ -1,4 +1,13 @@
-"""``resources/{name}/manifest.json``: the marker a finished download writes last."""
+"""``resources/{name}/manifest.json``, what a finished download found, and
+``resources/{name}/download.json``, the marker its Snakemake job writes after it.
+
+The marker, not the manifest, is the download rule's output (``dataset_marker(name)``):
+Snakemake deletes the outputs of a job before it runs and after it fails, so a re-download
+that fails (a changed MD5, a server down) costs the marker only, and the dataset in place
+keeps its manifest, its files and its ``ok`` in ``archopt datasets``. Rules that need the
+data depend on the marker; it sits in the dataset's folder, so its grandparent is the
+``resources`` root, as the manifest's is.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +20,7 @@ from archopt import __version__
 from archopt.io import write_json_atomic
 
 MANIFEST_NAME = "manifest.json"
+DOWNLOAD_MARKER = "download.json"
 
 
 def manifest_path(dataset_dir: str | Path) -> Path:
@@ -44,6 +54,28 @@ def build_manifest(
 def write_manifest(dataset_dir: str | Path, manifest: dict[str, Any]) -> Path:
     path = manifest_path(dataset_dir)
     write_json_atomic(path, manifest)
+    return path
+
+
+def marker_path(dataset_dir: str | Path) -> Path:
+    return Path(dataset_dir) / DOWNLOAD_MARKER
+
+
+def write_marker(dataset_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    """The download job's output, written (temporary name, then rename) after the manifest:
+    which source it stands for, and when the job finished."""
+    path = marker_path(dataset_dir)
+    write_json_atomic(
+        path,
+        {
+            "dataset": manifest["dataset"],
+            "manifest": MANIFEST_NAME,
+            "url": manifest["url"],
+            "md5_expected": manifest["md5_expected"],
+            "verified": manifest["verified"],
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
     return path
 
 

@@ -110,6 +110,7 @@ def evaluate_gan_job(snakemake: Any) -> None:
     training = json.loads(Path(snakemake.input.metrics).read_text())
     summary.update(
         model=model,
+        dataset=GAN_DATASET,
         params=count_params(generator),
         macs=network_costs(model, GAN_DATASET).macs,
         epochs=len(training["history"]),

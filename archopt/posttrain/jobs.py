@@ -37,7 +37,7 @@ class PostTrainJob:
     checkpoint: Path  # results/models/{dataset}/{model}/best.pt
     base_summary: Path  # results/models/{dataset}/{model}/summary.json
     fp32_onnx: Path  # results/bench/{dataset}/{model}/model.onnx, the study's fp32 export
-    data_marker: Path  # resources/{dataset}/manifest.json
+    data_marker: Path  # resources/{dataset}/download.json, the download's marker
     summary: Path
     deployable: Path
     bench: Path

@@ -44,8 +44,15 @@ from archopt.report.provisional import (
     mark_verdicts,
 )
 from archopt.report.runtimes import macs_latency_figure, runtime_section
-from archopt.report.table import ARCHOPT, PAPER, ReportInputs, build_table
-from archopt.report.tables import gan_table, scenario_table
+from archopt.report.table import (
+    ARCHOPT,
+    PAPER,
+    ReportInputs,
+    build_table,
+    not_run_note,
+    runtimes_not_run,
+)
+from archopt.report.tables import gan_table, not_run_paragraph, scenario_table
 
 LOG = logging.getLogger("archopt.report")
 
@@ -101,14 +108,14 @@ class ReportOutputs:
 
 
 def bench_environments(paths: Sequence[str | os.PathLike]) -> dict[str, dict[str, Any]]:
-    """device -> the ``env`` object of the first bench file for it."""
+    """device (as its bench files name it) -> the ``env`` object of the first file for it."""
     envs: dict[str, dict[str, Any]] = {}
     for path in paths:
-        device = sources.bench_key(path)[2]
-        if device not in envs:
-            env = sources.read_json(path).get("env")
-            if isinstance(env, dict) and env:
-                envs[device] = env
+        bench = sources.read_bench(path)
+        device = sources.bench_identity(bench)[2]
+        env = bench.get("env")
+        if device not in envs and isinstance(env, dict) and env:
+            envs[device] = env
     return envs
 
 
@@ -186,6 +193,8 @@ def not_measured(table: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
             notes = "; ".join(sorted(set(rows["note"].dropna()) - {""}))
             items.append(f"{dataset}, {device} / {runtime}: latency not measured for "
                          f"{len(rows)} network(s)" + (f" ({notes})" if notes else ""))
+        for device, (ran, missing) in runtimes_not_run(table, dataset).items():
+            items.append(f"{dataset}: {not_run_note(device, ran, missing)}")
     if not config.get("bench", {}).get("devices", ["cpu"]):
         items.append("latency: no benchmark device configured")
     measured = set(table.loc[(table["source"] == ARCHOPT) & table["value"].notna(), "metric"])
@@ -315,12 +324,12 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
     table = build_table(inputs)
     LOG.info("tidy table: %d rows from %d summaries and %d bench files", len(table),
              len(inputs.summaries), len(inputs.bench))
-    posttrain = read_posttrain(inputs.posttrain)
+    posttrain = read_posttrain(inputs.posttrain, inputs.posttrain_bench)
     with atomic_path(outputs.results) as tmp:
         with_posttrain_rows(table, posttrain).to_csv(tmp, index=False)
     reasons = provisional_reasons(inputs, config)
     verdicts = mark_verdicts(findings(table, tolerance), reasons)
-    posttrain_verdicts = int8_verdicts(posttrain)
+    posttrain_verdicts = int8_verdicts(posttrain, table)
     with atomic_path(outputs.findings) as tmp:
         with_finding_rows(findings_frame(verdicts), posttrain_verdicts).to_csv(tmp, index=False)
     pngs = {}
@@ -329,7 +338,7 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
         pngs[name] = fig.figure_png(draw(table))
     low_compute = tuple(config.get("report", {}).get("low_compute_devices", ["cpu"]))
     leaves = (flowchart_leaves(table, tolerance, low_compute=low_compute)
-              + quantize_leaves(posttrain))
+              + quantize_leaves(posttrain, table, low_compute))
     pngs[FLOWCHART] = fig.figure_png(draw_flowchart(leaves))
     pngs[GAN_SAMPLES] = fig.figure_png(fig.gan_samples_figure(inputs.gan_samples))
     for name, png in pngs.items():
@@ -344,6 +353,8 @@ def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[s
         flowchart_text=flowchart_text(leaves),
         tables=[(dataset, title, mark_cells(frame, dataset, reasons))
                 for dataset, title, frame in scenario_tables(table)],
+        table_notes={dataset: not_run_paragraph(table, dataset)
+                     for dataset in fig.classification_datasets(table)},
         gan_table=mark_cells(gan_table(table), GAN_DATASET, reasons),
         gan_status=gan_status(table),
         gan_samples_png=pngs[GAN_SAMPLES] if inputs.gan_samples else None,

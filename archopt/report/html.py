@@ -40,6 +40,7 @@ figcaption { font-size: .9em; color: #444; max-width: 60em; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: .85em; }
 ul.evidence { font-size: .85em; margin-top: .2em; }
 .not-run { color: #a00000; font-weight: bold; }
+.note { color: #444; font-size: .9em; }
 .banner { background: #fff4d6; border: 2px solid #ef8f00; padding: .6em 1em; margin: 1em 0; }
 .provisional { color: #b35c00; font-weight: bold; }
 """
@@ -77,6 +78,8 @@ class ReportContent:
     gan_samples_png: bytes | None = None
     provisional_banner: str = ""  # empty when every accuracy finished the protocol
     provisional: list[tuple[str, str, str]] = field(default_factory=list)  # dataset, model, why
+    # dataset -> HTML above its tables: the runtimes a device has no column for
+    table_notes: dict[str, str] = field(default_factory=dict)
 
 
 def esc(text: Any) -> str:
@@ -218,7 +221,7 @@ def tables_section(content: ReportContent) -> str:
              "parameters x 1000; storage = size of the selected checkpoint file. The paper's "
              "CIFAR-100 accuracies are top-5, so that is the first accuracy column there.</p>"]
     for dataset in dict.fromkeys(d for d, _, _ in content.tables):
-        parts.append(f"<h3>{esc(dataset)}</h3>")
+        parts.append(f"<h3>{esc(dataset)}</h3>" + content.table_notes.get(dataset, ""))
         for _, title, frame in (t for t in content.tables if t[0] == dataset):
             parts.append(f"<h4>{esc(title)}</h4>" + data_table(frame))
     parts.append("<h3>maps: Pix2Pix generators (paper Table 13)</h3>")

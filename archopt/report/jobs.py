@@ -30,6 +30,7 @@ def report_job(snakemake: Any) -> None:
         study_results=study[0] if study else None,
         runtimes=tuple(settings["bench"]["runtimes"]),
         posttrain=list(getattr(snakemake.input, "posttrain", [])),
+        posttrain_bench=list(getattr(snakemake.input, "posttrain_bench", [])),
     )
     outputs = ReportOutputs(
         html=snakemake.output.html,

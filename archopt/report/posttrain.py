@@ -1,7 +1,9 @@
 """Post-training results in the report: architecture vs post-training, finding 6, "quantize".
 
-Reads every ``results/posttrain/{dataset}/{model}+{method}/summary.json`` with the
-``cpu.json`` beside it and sets them against the study's own networks:
+Reads every ``results/posttrain/{dataset}/{model}+{method}/summary.json`` with its bench
+files (the ``cpu.json`` the stage writes, and each external device's imported
+``{device}.json``), matched by the dataset and network their JSON names, and sets them
+against the study's own networks:
 
 * **architecture vs post-training** (per dataset): every studied network, each followed
   by its post-training results: accuracy with its 95% Wilson interval (from the outputs
@@ -10,12 +12,15 @@ Reads every ``results/posttrain/{dataset}/{model}+{method}/summary.json`` with t
   runtime (mean ± std);
 * **equal budget with pruning**: the tables of the base nets reduced to an optimized
   net's size (paper Tables 7-12) with the pruned base net as one more row;
-* **finding 6**, "int8 quantization lowers latency on CPU", per dataset and runtime: in
-  every network, the chosen int8 recipe is faster than fp32 in the same runtime (disjoint
-  95% intervals of the mean, both timed interleaved on the same images) and within
-  ``posttrain.int8_max_drop`` points of its top-1;
-* **the "quantize" leaf** of the flowchart's CPU-latency need, for a runtime only where
-  int8 is measured faster and within tolerance (and for which networks).
+* **finding 6**, "int8 quantization lowers latency on CPU", per dataset, device and
+  runtime: in every network, the int8 file is faster than fp32 in the same runtime
+  (disjoint 95% intervals of the mean) and within ``posttrain.int8_max_drop`` points of
+  its top-1. On this machine (``cpu``) that is the chosen recipe against fp32 timed
+  interleaved on the same images; on an imported device, the ``model.onnx`` it timed
+  against the base network's fp32 file timed on that device (separate runs);
+* **the "quantize" leaf** of the flowchart's latency need of the device's class
+  (``report.low_compute_devices``: low-compute, else high-compute), for a device and
+  runtime only where int8 is measured faster and within tolerance (and for which networks).
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -49,22 +53,37 @@ from archopt.report.tables import (
     fmt_count,
     fmt_interval,
     fmt_spread,
+    not_run_paragraph,
     two_level,
 )
 
 FINDING = 6
 STATEMENT = "int8 quantization lowers latency on CPU."
-BENCH_FILE = "cpu.json"
+LOCAL_DEVICE = "cpu"  # the post-training stage times on this machine's CPU (its cpu.json)
+LOW_COMPUTE = ("cpu",)  # report.low_compute_devices' default
 SUMMARY_KEYS = ("model", "base_model", "method", "spec", "dataset", "test_top1", "test_top5",
                 "params", "storage_bytes")
 
 
 @dataclass(frozen=True)
 class PostTrainResult:
-    """One post-training result: its summary and its bench file (``cpu.json``)."""
+    """One post-training result: its summary and its bench files, by device (``cpu`` first:
+    the stage's own ``cpu.json``; then the external devices' imported files)."""
 
     summary: dict[str, Any]
-    bench: dict[str, Any]
+    benches: dict[str, dict[str, Any]]
+
+    @property
+    def bench(self) -> dict[str, Any]:
+        """The post-training stage's own bench file (``cpu.json``)."""
+        return self.benches[LOCAL_DEVICE]
+
+    @property
+    def max_drop(self) -> float | None:
+        """``posttrain.int8_max_drop`` as the int8 stage applied it (in its cpu.json)."""
+        drops = [entry["int8_max_drop"] for entry in self.bench.values()
+                 if isinstance(entry, dict) and entry.get("int8_max_drop") is not None]
+        return float(drops[0]) if drops else None
 
     @property
     def model(self) -> str:
@@ -103,14 +122,42 @@ class PostTrainData:
                 if r.dataset == dataset and (base is None or r.base == base)]
 
 
-def read_posttrain(summaries: Sequence[str | os.PathLike]) -> PostTrainData:
-    """Every summary of ``summaries`` with the bench file of its folder."""
-    results = []
+def read_posttrain(summaries: Sequence[str | os.PathLike],
+                   benches: Sequence[str | os.PathLike] = ()) -> PostTrainData:
+    """Every summary of ``summaries`` with the files of ``benches`` that name its dataset
+    and network (each result needs its ``cpu`` file; other devices are optional)."""
+    found: dict[tuple[str, str], tuple[str, dict[str, Any], dict[str, tuple[str, dict]]]] = {}
     for path in summaries:
         summary = sources.read_json(path)
         sources.require_keys(summary, SUMMARY_KEYS, str(path))
-        bench = sources.read_bench(Path(path).with_name(BENCH_FILE))
-        results.append(PostTrainResult(summary, bench))
+        key = sources.identity(summary, ("dataset", "model"), str(path))
+        sources.identity(summary, ("base_model", "method"), str(path))
+        if key in found:
+            raise sources.ReportInputError(f"{path}: holds the same post-training result as "
+                                           f"{found[key][0]} ({', '.join(key)})")
+        found[key] = (str(path), summary, {})
+    for path in benches:
+        bench = sources.read_bench(path)
+        dataset, model, device = sources.bench_identity(bench)
+        if (dataset, model) not in found:
+            raise sources.ReportInputError(
+                f"{path}: bench file of {model} on {dataset}, which has no post-training "
+                "summary among the report's inputs")
+        files = found[(dataset, model)][2]
+        if device in files:
+            raise sources.ReportInputError(f"{path}: holds the same result as {files[device][0]} "
+                                           f"({dataset}, {model}, {device})")
+        files[device] = (str(path), bench)
+    results = []
+    for path, summary, files in found.values():
+        if LOCAL_DEVICE not in files:
+            raise sources.ReportInputError(
+                f"{path}: no {LOCAL_DEVICE} bench file of {summary['model']} on "
+                f"{summary['dataset']} among the report's inputs (the post-training stage "
+                "writes it with the summary)")
+        ordered = {LOCAL_DEVICE: files[LOCAL_DEVICE][1]}
+        ordered |= {device: bench for device, (_, bench) in files.items()}
+        results.append(PostTrainResult(summary, ordered))
     return PostTrainData(results)
 
 
@@ -124,8 +171,11 @@ def result_rows(result: PostTrainResult) -> list[dict[str, Any]]:
     rows += [measurement(metric, sources.number(summary, metric, where))
              for metric in ("params", "storage_bytes")]
     rows.append(measurement("onnx_bytes", sources.number(summary, "storage_bytes", where)))
-    for runtime in sources.runtimes_present(result.bench):
-        rows += runtime_rows(result.bench[runtime], runtime, where)
+    for device, bench in result.benches.items():
+        # An imported device timed model.onnx: the recipe the summary names.
+        recipe = None if device == LOCAL_DEVICE else summary.get("recipe")
+        for runtime in sources.runtimes_present(bench):
+            rows += runtime_rows(bench[runtime], device, runtime, f"{where} on {device}", recipe)
     info = parse_name(result.base)
     budget = summary.get("pruning", {}).get("budget_of", "")
     attributes = {"source": ARCHOPT, "dataset": result.dataset, "model": result.model,
@@ -135,20 +185,22 @@ def result_rows(result: PostTrainResult) -> list[dict[str, Any]]:
     return [attributes | row for row in rows]
 
 
-def runtime_rows(entry: dict[str, Any], runtime: str, where: str) -> list[dict[str, Any]]:
+def runtime_rows(entry: dict[str, Any], device: str, runtime: str, where: str,
+                 recipe: str | None = None) -> list[dict[str, Any]]:
     if "skipped" in entry:
-        return [measurement("latency_ms", None, device="cpu", runtime=runtime,
+        return [measurement("latency_ms", None, device=device, runtime=runtime,
                             note=f"skipped: {entry['skipped']}")]
     mean = sources.number(entry, "mean_ms", where)
-    recipe = entry.get("recipe")
-    rows = [measurement("latency_ms", mean, device="cpu", runtime=runtime,
+    recipe = entry.get("recipe", recipe)
+    rows = [measurement("latency_ms", mean, device=device, runtime=runtime,
                         std=sources.number(entry, "std_ms", where),
                         ci=sources.interval(entry, "ci95_ms", where, centre=mean),
                         n=sources.number(entry, "n", where),
                         note=f"recipe={recipe}" if recipe else "")]
-    if entry.get("median_ms") is not None:
-        rows.append(measurement("latency_median_ms", sources.number(entry, "median_ms", where),
-                                device="cpu", runtime=runtime))
+    for metric, key in (("latency_median_ms", "median_ms"), ("bench_top1", "top1")):
+        if entry.get(key) is not None:
+            rows.append(measurement(metric, sources.number(entry, key, where), device=device,
+                                    runtime=runtime))
     return rows
 
 
@@ -239,57 +291,104 @@ def pruned_budget_tables(table: pd.DataFrame, data: PostTrainData, dataset: str
     return tables
 
 
-def int8_check(result: PostTrainResult, runtime: str) -> tuple[Check, Check] | None:
-    """(faster than fp32, within tolerance) of one int8 result in one runtime."""
-    entry = result.bench.get(runtime, {})
-    if "skipped" in entry or "fp32" not in entry:
+@dataclass(frozen=True)
+class Int8Comparison:
+    """An int8 result against fp32 in one runtime of one device: the two checks of
+    finding 6 and the numbers the flowchart's leaf names."""
+
+    result: PostTrainResult
+    recipe: str
+    ratio: float  # int8 / fp32 mean latency
+    faster: Check
+    within: Check
+
+
+def int8_check(result: PostTrainResult, device: str, runtime: str, lookup: Lookup
+               ) -> Int8Comparison | None:
+    """(faster than fp32, within tolerance) of one int8 result in one runtime of one
+    device; None where either side was not measured. On this machine fp32 is the one timed
+    interleaved with the recipes (``fp32`` of the entry); on an imported device, the base
+    network's fp32 file timed on that device (the table's row of it)."""
+    entry = result.benches.get(device, {}).get(runtime, {})
+    if not isinstance(entry, dict) or not entry or "skipped" in entry:
         return None
-    fp32 = entry["fp32"]
+    if device == LOCAL_DEVICE:
+        if "fp32" not in entry:
+            return None
+        fp32 = entry["fp32"]
+        reference = Measurement(fp32["mean_ms"], ci_low=fp32["mean_ms"] - fp32["ci95_ms"],
+                                ci_high=fp32["mean_ms"] + fp32["ci95_ms"])
+        fp32_top1, max_drop = float(fp32["top1"]), float(entry["int8_max_drop"])
+        within, recipe, how = bool(entry["within_tolerance"]), str(entry["recipe"]), ""
+    else:
+        reference = lookup.latency(ARCHOPT, result.dataset, result.base, device, runtime)
+        top1 = lookup.get(ARCHOPT, result.dataset, result.base, "bench_top1", device, runtime)
+        max_drop = result.max_drop
+        if reference is None or top1 is None or max_drop is None or entry.get("top1") is None:
+            return None
+        fp32_top1 = top1.value
+        within = fp32_top1 - float(entry["top1"]) <= max_drop
+        recipe, how = str(result.summary.get("recipe", "model.onnx")), ", separate runs"
     ours = Measurement(entry["mean_ms"], ci_low=entry["mean_ms"] - entry["ci95_ms"],
                        ci_high=entry["mean_ms"] + entry["ci95_ms"])
-    reference = Measurement(fp32["mean_ms"], ci_low=fp32["mean_ms"] - fp32["ci95_ms"],
-                            ci_high=fp32["mean_ms"] + fp32["ci95_ms"])
     outcome = compare_latency(ours, reference)
-    drop = fp32["top1"] - entry["top1"]
+    drop = fp32_top1 - float(entry["top1"])
+    ratio = ours.value / reference.value
     faster = Check(outcome == "faster",
-                   f"{result.base}: int8 {entry['recipe']} {ours.value:.3f} ms vs fp32 "
-                   f"{reference.value:.3f} ms (x{ours.value / reference.value:.2f}, {outcome})")
-    within = Check(bool(entry["within_tolerance"]),
-                   f"{result.base}: top-1 {entry['top1']:.2f}% vs fp32 {fp32['top1']:.2f}% "
-                   f"({-drop:+.2f} points, tolerance {entry['int8_max_drop']:g})")
-    return faster, within
+                   f"{result.base}: int8 {recipe} {ours.value:.3f} ms vs fp32 "
+                   f"{reference.value:.3f} ms (x{ratio:.2f}, {outcome}{how})")
+    checked = Check(within,
+                    f"{result.base}: top-1 {float(entry['top1']):.2f}% vs fp32 {fp32_top1:.2f}% "
+                    f"({-drop:+.2f} points, tolerance {max_drop:g})")
+    return Int8Comparison(result, recipe, ratio, faster, checked)
 
 
-def int8_runtimes(data: PostTrainData, dataset: str) -> list[str]:
-    names = [runtime for r in data.of(dataset) if r.method == "int8"
-             for runtime in sources.runtimes_present(r.bench)]
-    return list(dict.fromkeys(names))
+def int8_pairs(data: PostTrainData, dataset: str | None = None) -> list[tuple[str, str]]:
+    """(device, runtime) with an entry (timed or skipped) of an int8 result of ``dataset``
+    (every dataset when None): this machine's first, then each imported device's."""
+    pairs = list(dict.fromkeys(
+        (device, runtime) for r in data.results if r.method == "int8"
+        and (dataset is None or r.dataset == dataset)
+        for device, bench in r.benches.items() for runtime in sources.runtimes_present(bench)))
+    devices = list(dict.fromkeys([LOCAL_DEVICE, *(device for device, _ in pairs)]))
+    return sorted(pairs, key=lambda pair: devices.index(pair[0]))
 
 
-def int8_checks(data: PostTrainData, dataset: str, runtime: str
-                ) -> list[tuple[PostTrainResult, Check, Check]]:
+def int8_checks(data: PostTrainData, dataset: str, device: str, runtime: str, lookup: Lookup
+                ) -> list[Int8Comparison]:
     found = []
     for result in (r for r in data.of(dataset) if r.method == "int8"):
-        checks = int8_check(result, runtime)
-        if checks is not None:
-            found.append((result, *checks))
+        comparison = int8_check(result, device, runtime, lookup)
+        if comparison is not None:
+            found.append(comparison)
     return found
 
 
-def int8_verdicts(data: PostTrainData) -> list[Verdict]:
-    """Finding 6 per dataset and CPU runtime that ran an int8 file."""
+def datasets_of(data: PostTrainData) -> list[str]:
+    return list(dict.fromkeys(r.dataset for r in data.results))
+
+
+def never_ran(data: PostTrainData, dataset: str, device: str, runtime: str) -> bool:
+    """Whether no int8 file of ``dataset`` ran in this runtime of this device (eager)."""
+    return all("skipped" in r.benches.get(device, {}).get(runtime, {"skipped": ""})
+               for r in data.of(dataset) if r.method == "int8")
+
+
+def int8_verdicts(data: PostTrainData, table: pd.DataFrame) -> list[Verdict]:
+    """Finding 6 per dataset, device and runtime that ran an int8 file; ``table`` (the
+    tidy table) holds the imported devices' fp32 timings."""
+    lookup = Lookup(table)
     verdicts = []
-    for dataset in dict.fromkeys(r.dataset for r in data.results):
-        for runtime in int8_runtimes(data, dataset):
-            checks = int8_checks(data, dataset, runtime)
-            parts = [Part("int8 faster than fp32 in the same runtime",
-                          tuple(faster for _, faster, _ in checks)),
-                     Part("int8 within posttrain.int8_max_drop of fp32 top-1",
-                          tuple(within for _, _, within in checks))]
-            if not checks and all("skipped" in r.bench.get(runtime, {"skipped": ""})
-                                  for r in data.of(dataset) if r.method == "int8"):
+    for dataset in datasets_of(data):
+        for device, runtime in int8_pairs(data, dataset):
+            checks = int8_checks(data, dataset, device, runtime, lookup)
+            if not checks and never_ran(data, dataset, device, runtime):
                 continue  # a runtime that never ran an int8 file (eager) has no verdict
-            verdicts.append(Verdict(FINDING, ARCHOPT, dataset, "cpu", runtime,
+            parts = [Part("int8 faster than fp32 in the same runtime",
+                          tuple(c.faster for c in checks)),
+                     Part("int8 within posttrain.int8_max_drop of fp32 top-1",
+                          tuple(c.within for c in checks))]
+            verdicts.append(Verdict(FINDING, ARCHOPT, dataset, device, runtime,
                                     verdict_of(parts), evidence_of(parts)))
     return verdicts
 
@@ -306,24 +405,25 @@ def with_finding_rows(frame: pd.DataFrame, verdicts: list[Verdict]) -> pd.DataFr
     return pd.concat([frame, rows], ignore_index=True)
 
 
-def quantize_leaves(data: PostTrainData) -> list[Leaf]:
-    """A "quantize" leaf for CPU latency per runtime where int8 is measured faster and within
-    tolerance, naming the networks where it is."""
+def quantize_leaves(data: PostTrainData, table: pd.DataFrame,
+                    low_compute: tuple[str, ...] = LOW_COMPUTE) -> list[Leaf]:
+    """A "quantize" leaf per device and runtime where int8 is measured faster and within
+    tolerance, naming the networks where it is: under the low-compute latency need for the
+    devices of ``low_compute`` (``report.low_compute_devices``), else the high-compute one,
+    as the fp32 leaves of the same device."""
+    lookup = Lookup(table)
     leaves = []
-    runtimes = list(dict.fromkeys(rt for d in dict.fromkeys(r.dataset for r in data.results)
-                                  for rt in int8_runtimes(data, d)))
-    for runtime in runtimes:
-        checks = [c for d in dict.fromkeys(r.dataset for r in data.results)
-                  for c in int8_checks(data, d, runtime)]
-        good = [(r, f) for r, f, w in checks if f.holds and w.holds]
+    for device, runtime in int8_pairs(data):
+        checks = [c for d in datasets_of(data) for c in int8_checks(data, d, device, runtime,
+                                                                    lookup)]
+        good = [c for c in checks if c.faster.holds and c.within.holds]
         if not good:
             continue
-        names = ", ".join(f"{r.base} ({r.bench[runtime]['recipe']}, "
-                          f"x{r.bench[runtime]['mean_ms'] / r.bench[runtime]['fp32']['mean_ms']:.2f})"
-                          for r, _ in good)
+        names = ", ".join(f"{c.result.base} ({c.recipe}, x{c.ratio:.2f})" for c in good)
         scope = "every network" if len(good) == len(checks) else f"{len(good)}/{len(checks)} networks"
-        leaves.append(Leaf("latency_low", f"cpu / {runtime}",
-                           f"quantize to int8 ({scope})", f"int8 vs fp32 latency: {names}"))
+        need = "latency_low" if device in low_compute else "latency_high"
+        leaves.append(Leaf(need, f"{device} / {runtime}", f"quantize to int8 ({scope})",
+                           f"int8 vs fp32 latency: {names}"))
     return leaves
 
 
@@ -336,14 +436,19 @@ def posttrain_html(table: pd.DataFrame, data: PostTrainData, verdicts: list[Verd
              "\"Post-training\"). Accuracy of a post-trained network comes from the outputs of the "
              "runtime that runs its deployable file (ONNX Runtime), with 95% Wilson intervals; "
              "the deployable file is <code>results/posttrain/DATASET/NAME/model.onnx</code>, the "
-             "one that was timed. int8 runs only in runtimes that read the quantized ONNX file.</p>")
+             "one that was timed. int8 runs only in runtimes that read the quantized ONNX file. "
+             "An imported device (<code>bench.external_devices</code>) timed the same "
+             "<code>model.onnx</code> files; its int8 results are compared with the fp32 file "
+             "timed on that device.</p>")
     parts = [intro]
-    for dataset in dict.fromkeys(r.dataset for r in data.results):
+    for dataset in datasets_of(data):
         parts.append(f"<h3>{esc(dataset)}: architecture vs post-training</h3>"
+                     + not_run_paragraph(with_posttrain_rows(table, data), dataset)
                      + data_table(architecture_vs_posttrain(table, data, dataset)))
         for title, frame in pruned_budget_tables(table, data, dataset):
             parts.append(f"<h4>{esc(title)}</h4>" + data_table(frame))
-        parts.append(f"<h4>{esc(dataset)}: int8 recipes tried per runtime</h4>"
+        parts.append(f"<h4>{esc(dataset)}: int8 recipes tried per runtime, on this machine "
+                     "(cpu)</h4>"
                      + data_table(recipe_table(data, dataset)))
     parts.append(f"<h3>Finding {FINDING}: {esc(STATEMENT)}</h3>" + verdict_rows(verdicts))
     return "".join(parts)

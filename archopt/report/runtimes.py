@@ -32,7 +32,7 @@ from archopt.report.analysis import (
 from archopt.report.findings import CLASSIFICATION_FINDINGS, FINDING_CHECKS, FINDINGS, Context
 from archopt.report.html import data_table, esc, png_uri
 from archopt.report.table import ARCHOPT, PRIMARY_ACCURACY
-from archopt.report.tables import DEVICE_LABELS
+from archopt.report.tables import DEVICE_LABELS, not_run_paragraph
 
 REFERENCE_RUNTIME = "eager"  # the dissertation's framework: a flip is a change from it
 MEDIAN = "latency_median_ms"
@@ -258,6 +258,7 @@ def runtime_section(table: pd.DataFrame, tolerance: float, figure_png: bytes) ->
         for device, runtimes in devices_and_runtimes(table, dataset).items():
             label = f"{esc(dataset)}, {esc(DEVICE_LABELS.get(device, device))}"
             parts.append(f"<h3>{label}: every network in every runtime</h3>"
+                         + not_run_paragraph(table, dataset, [device])
                          + data_table(latency_matrix(table, dataset, device, runtimes)))
             parts.append(f"<h4>{label}: load and first inference</h4>"
                          + data_table(load_first_table(table, dataset, device, runtimes)))

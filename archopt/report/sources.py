@@ -27,7 +27,10 @@ PAPER_COLUMNS = ("table", "dataset", "model", "acc_metric", "acc", "acc_ci", "pa
 STUDY_COLUMNS = ("model", "volunteers", "images", "error_rate")
 SUMMARY_KEYS = ("model", "dataset", "test_top1", "test_top5", "params", "storage_bytes")
 RUNTIME_KEYS = ("mean_ms", "std_ms", "n")
-GAN_KEYS = ("pixel_acc", "params")
+GAN_KEYS = ("model", "pixel_acc", "params")
+# Who a bench file is about: every writer puts these at its top (the bench stage, its
+# skipped-device variant, the post-training stage's cpu.json, an imported device's file).
+BENCH_HEADER = ("model", "dataset", "device")
 
 
 class ReportInputError(ValueError):
@@ -68,6 +71,18 @@ def require_keys(record: dict[str, Any], keys: tuple[str, ...], where: str) -> N
     missing = [k for k in keys if k not in record]
     if missing:
         raise ReportInputError(f"{where}: missing key(s) {', '.join(missing)}")
+
+
+def identity(record: dict[str, Any], keys: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """``record``'s values of ``keys``, each required to be a non-empty string: what a
+    result says it is about (the report never reads that from the file's path)."""
+    require_keys(record, keys, where)
+    for key in keys:
+        value = record[key]
+        if not isinstance(value, str) or not value:
+            raise ReportInputError(f"{where}: key {key!r} must be a non-empty string, "
+                                   f"got {value!r}")
+    return tuple(record[key] for key in keys)
 
 
 def number(record: dict[str, Any], key: str, where: str) -> float | None:
@@ -126,27 +141,35 @@ def read_summary(path: str | os.PathLike) -> dict[str, Any]:
     """A selected training run (``results/models/{dataset}/{model}/summary.json``)."""
     summary = read_json(path)
     require_keys(summary, SUMMARY_KEYS, str(path))
+    identity(summary, ("model", "dataset"), str(path))
     for key in ("test_top1", "test_top5", "params", "storage_bytes"):
         number(summary, key, str(path))
     return summary
 
 
 def read_gan_summary(path: str | os.PathLike) -> dict[str, Any]:
-    """A trained generator (``results/gan/maps/{model}/summary.json``)."""
+    """A trained generator (``results/gan/maps/{model}/summary.json``): ``model`` names it;
+    ``dataset``, where given, must be a string (the generators' writer leaves it out: they
+    all train on the paired-image dataset)."""
     summary = read_json(path)
     require_keys(summary, GAN_KEYS, str(path))
+    identity(summary, ("model",), str(path))
+    if "dataset" in summary:
+        identity(summary, ("dataset",), str(path))
     number(summary, "pixel_acc", str(path))
     return summary
 
 
 def read_bench(path: str | os.PathLike) -> dict[str, Any]:
-    """A benchmark file (``results/bench/{dataset}/{model}/{device}.json``).
+    """A benchmark file (``results/bench/{dataset}/{model}/{device}.json`` or any other
+    place: what it is about comes from its header, :data:`BENCH_HEADER`).
 
-    Either ``{"skipped": reason, "env": {...}}`` for a device that is absent, or one
-    object per runtime (each itself possibly ``{"skipped": reason}``) plus ``env`` and
-    ``storage``.
+    The header, then either ``{"skipped": reason, "env": {...}}`` for a device that is
+    absent, or one object per runtime (each itself possibly ``{"skipped": reason}``) plus
+    ``env`` and ``storage``.
     """
     bench = read_json(path)
+    identity(bench, BENCH_HEADER, str(path))
     if "skipped" in bench:
         if not isinstance(bench["skipped"], str):
             raise ReportInputError(f"{path}: key 'skipped' must be a string (the reason)")
@@ -178,10 +201,24 @@ def bench_runtimes(bench: dict[str, Any], configured: Sequence[str] = ()) -> lis
     return list(dict.fromkeys([*(configured or list_runtimes()), *runtimes_present(bench)]))
 
 
-def bench_key(path: str | os.PathLike) -> tuple[str, str, str]:
-    """(dataset, model, device) from ``.../bench/{dataset}/{model}/{device}.json``."""
-    parts = Path(path).parts
-    if len(parts) < 4 or parts[-4] != "bench" or Path(path).suffix != ".json":
-        raise ReportInputError(
-            f"{path}: expected a path like results/bench/DATASET/MODEL/DEVICE.json")
-    return parts[-3], parts[-2], Path(path).stem
+def bench_identity(bench: dict[str, Any]) -> tuple[str, str, str]:
+    """(dataset, model, device) of a bench file read by :func:`read_bench`."""
+    return bench["dataset"], bench["model"], bench["device"]
+
+
+def is_imported(bench: dict[str, Any]) -> bool:
+    """Whether a bench file is a target device's, imported from ``run_bench.py``'s results
+    (``archopt device import`` records that in its ``env``), rather than the bench stage's."""
+    env = bench.get("env")
+    return isinstance(env, dict) and "imported_from" in env
+
+
+def unique(keys: list[tuple[tuple[str, ...], str | os.PathLike]], what: str) -> None:
+    """Refuse two input files that say they hold the same result (a copied or misplaced file
+    would otherwise silently replace another network's numbers)."""
+    seen: dict[tuple[str, ...], str | os.PathLike] = {}
+    for key, path in keys:
+        if key in seen:
+            raise ReportInputError(f"{path}: holds the same {what} as {seen[key]} "
+                                   f"({', '.join(key)})")
+        seen[key] = path

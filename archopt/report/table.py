@@ -106,6 +106,8 @@ class ReportInputs:
     study_results: str | os.PathLike | None = None
     runtimes: Sequence[str] = ()  # bench.runtimes; () = every registered runtime
     posttrain: Sequence[str | os.PathLike] = ()  # results/posttrain/*/*/summary.json
+    # Their bench files: each result's cpu.json and every external device's imported one.
+    posttrain_bench: Sequence[str | os.PathLike] = ()
 
 
 def measurement(metric: str, value: Any, *, device: str = "", runtime: str = "",
@@ -199,22 +201,54 @@ def protocol_rows(entry: dict[str, Any], device: str, runtime: str, where: str
     return rows
 
 
+ABSENT = "runtime absent from the bench file"
+
+
 def bench_rows(bench: dict[str, Any], path: str | os.PathLike, runtimes: Sequence[str]
                ) -> list[dict[str, Any]]:
-    """Rows of one bench file; every configured runtime gets a row, measured or not."""
-    dataset, model, device = sources.bench_key(path)
+    """Rows of one bench file (read by :func:`sources.read_bench`), under the dataset, model
+    and device its header names. A bench-stage file gets a row for every configured
+    runtime, measured or not (a runtime it lacks is a stale file: a row saying so); an
+    imported device's file only for the runtimes it holds: the runtimes the device did not
+    run are not its measurements (:func:`runtimes_not_run` names them)."""
+    dataset, model, device = sources.bench_identity(bench)
     rows = []
-    for runtime in sources.bench_runtimes(bench, runtimes):
+    imported = sources.is_imported(bench) and "skipped" not in bench
+    listed = (sources.runtimes_present(bench) if imported
+              else sources.bench_runtimes(bench, runtimes))
+    for runtime in listed:
         if "skipped" in bench:
             entry = {"skipped": bench["skipped"]}
         else:
-            entry = bench.get(runtime, {"skipped": "runtime absent from the bench file"})
+            entry = bench.get(runtime, {"skipped": ABSENT})
         rows += runtime_rows(entry, device, runtime, f"{path}: runtime {runtime!r}")
     storage = bench.get("storage") or {}
     for metric, key in (("storage_bytes", "checkpoint_bytes"), ("onnx_bytes", "onnx_bytes")):
         if storage.get(key) is not None:
             rows.append(measurement(metric, sources.number(storage, key, f"{path}: storage")))
     return _tag(rows, source=ARCHOPT, dataset=dataset, model=parse_name(model).name)
+
+
+def runtimes_not_run(table: pd.DataFrame, dataset: str) -> dict[str, tuple[list[str], list[str]]]:
+    """device -> (runtimes it has latency rows for, runtimes it has none for) on
+    ``dataset``, for the devices that lack some runtime another device has: an imported
+    device that ran ONNX Runtime only has no eager column, and the report says so once
+    instead of showing empty cells."""
+    rows = table[(table["source"] == ARCHOPT) & (table["dataset"] == dataset)
+                 & (table["metric"] == "latency_ms")]
+    every = list(dict.fromkeys(rows["runtime"]))
+    gaps = {}
+    for device in dict.fromkeys(rows["device"]):
+        ran = list(dict.fromkeys(rows.loc[rows["device"] == device, "runtime"]))
+        missing = [runtime for runtime in every if runtime not in ran]
+        if missing:
+            gaps[device] = (ran, missing)
+    return gaps
+
+
+def not_run_note(device_label: str, ran: Sequence[str], missing: Sequence[str]) -> str:
+    """``rpi4 did not run eager, inductor (its results hold onnxruntime)``."""
+    return f"{device_label} did not run {', '.join(missing)} (its results hold {', '.join(ran)})"
 
 
 def gan_rows(summary: dict[str, Any], path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -225,8 +259,8 @@ def gan_rows(summary: dict[str, Any], path: str | os.PathLike) -> list[dict[str,
     for metric in ("l1", "psnr", "ssim", "params", "epochs"):
         if summary.get(metric) is not None:
             rows.append(measurement(metric, sources.number(summary, metric, where)))
-    model = parse_name(str(summary.get("model", Path(path).parent.name))).name
-    return _tag(rows, source=ARCHOPT, dataset=GAN_DATASET, model=model)
+    model = parse_name(summary["model"]).name
+    return _tag(rows, source=ARCHOPT, dataset=summary.get("dataset", GAN_DATASET), model=model)
 
 
 def study_rows(results: pd.DataFrame) -> list[dict[str, Any]]:
@@ -379,36 +413,33 @@ def dataset_of(path: str | os.PathLike) -> str:
 
 
 def build_table(inputs: ReportInputs) -> pd.DataFrame:
-    """Read every input and return the tidy table (archopt rows first, then the paper's)."""
+    """Read every input and return the tidy table (archopt rows first, then the paper's).
+
+    Summaries and bench files are reported under the network, dataset (and device) their
+    JSON names, wherever they lie; two files claiming the same result are refused."""
     catalogs = {dataset_of(p): sources.read_catalog(p) for p in inputs.catalogs}
     searches = {dataset_of(p): sources.read_search(p) for p in inputs.searches}
     rows: list[dict[str, Any]] = []
     for dataset, catalog in catalogs.items():
         rows += catalog_rows(catalog, dataset)
-    for path in inputs.summaries:
-        rows += summary_rows(checked_summary(path), str(path))
-    for path in inputs.bench:
-        rows += bench_rows(sources.read_bench(path), path, inputs.runtimes)
-    for path in inputs.gan_summaries:
-        rows += gan_rows(sources.read_gan_summary(path), path)
+    summaries = [(path, sources.read_summary(path)) for path in inputs.summaries]
+    sources.unique([((s["dataset"], parse_name(s["model"]).name), path) for path, s in summaries],
+                   "network")
+    for path, summary in summaries:
+        rows += summary_rows(summary, str(path))
+    benches = [(path, sources.read_bench(path)) for path in inputs.bench]
+    sources.unique([(sources.bench_identity(b), path) for path, b in benches],
+                   "dataset, network and device")
+    for path, bench in benches:
+        rows += bench_rows(bench, path, inputs.runtimes)
+    gans = [(path, sources.read_gan_summary(path)) for path in inputs.gan_summaries]
+    sources.unique([((parse_name(g["model"]).name,), path) for path, g in gans], "generator")
+    for path, gan in gans:
+        rows += gan_rows(gan, path)
     if inputs.study_results is not None:
         rows += study_rows(sources.read_study_results(inputs.study_results))
     rows += paper_rows(sources.read_paper(inputs.paper))
     return tidy(rows, archopt_budgets(searches, catalogs))
-
-
-def checked_summary(path: str | os.PathLike) -> dict[str, Any]:
-    """A summary whose model and dataset agree with the directory it was found in."""
-    summary = sources.read_summary(path)
-    folder_model, folder_dataset = Path(path).parent.name, Path(path).parent.parent.name
-    if (parse_name(str(summary["model"])).name, summary["dataset"]) != (
-        parse_name(folder_model).name, folder_dataset
-    ):
-        raise sources.ReportInputError(
-            f"{path}: holds model {summary['model']!r} on {summary['dataset']!r}, "
-            f"expected {folder_model!r} on {folder_dataset!r} from its location"
-        )
-    return summary
 
 
 TEXT_COLUMNS = ("source", "dataset", "model", "paper_name", "family", "technique", "scaling",

@@ -7,6 +7,7 @@ cell means "not measured".
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable
 
@@ -24,7 +25,13 @@ from archopt.report.analysis import (
     scenario_groups,
     technique_order,
 )
-from archopt.report.table import ARCHOPT, PAPER, PRIMARY_ACCURACY
+from archopt.report.table import (
+    ARCHOPT,
+    PAPER,
+    PRIMARY_ACCURACY,
+    not_run_note,
+    runtimes_not_run,
+)
 
 NOT_MEASURED = "not measured"
 NOT_RUN = "not run"
@@ -63,6 +70,18 @@ def fmt_bytes(m: Measurement | None) -> str | None:
 
 def fmt_number(m: Measurement | None, digits: int = 2) -> str | None:
     return None if m is None else f"{m.value:.{digits}f}"
+
+
+def not_run_paragraph(table: pd.DataFrame, dataset: str, devices: list[str] | None = None
+                      ) -> str:
+    """HTML: one short note of the runtimes each device (of ``devices``; every one when
+    None) has no latency column for on ``dataset``, or nothing when none lacks one."""
+    gaps = runtimes_not_run(table, dataset)
+    notes = [not_run_note(DEVICE_LABELS.get(device, device), ran, missing)
+             for device, (ran, missing) in gaps.items() if devices is None or device in devices]
+    if not notes:
+        return ""
+    return f"<p class='note'>Runtimes without a column: {html.escape('; '.join(notes))}.</p>"
 
 
 def paired_slots(table: pd.DataFrame, dataset: str, scenario: str

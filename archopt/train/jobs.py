@@ -36,7 +36,8 @@ def resume_state_path(run_dir: str | os.PathLike) -> Path:
 
 
 def data_root(marker: str | os.PathLike) -> Path:
-    """The ``resources`` root from a dataset's ``resources/{name}/manifest.json`` marker."""
+    """The ``resources`` root from a dataset's marker, ``resources/{name}/download.json``
+    (``dataset_marker``; :data:`archopt.data.manifest.DOWNLOAD_MARKER`)."""
     return Path(marker).parent.parent
 
 

@@ -1,13 +1,11 @@
 # Dataset downloads: one rule per dataset (download_cifar10, download_cifar100,
-# download_maps), each writing resources/<name>/manifest.json last.
+# download_maps), each writing resources/<name>/manifest.json and then, last, its
+# output: the marker resources/<name>/download.json. Snakemake deletes a failed job's
+# outputs, so a failed re-download (a changed MD5) removes only the marker, never the
+# manifest of the dataset kept in place.
+# Rules needing a dataset take dataset_marker(name) as input.
 from archopt.datasets import dataset_names
-from archopt.paths import dataset_source
-
-
-def dataset_marker(name):
-    """Input function for rules that need a dataset: the marker its download writes last."""
-    return f"resources/{name}/manifest.json"
-
+from archopt.paths import dataset_marker, dataset_source
 
 for _dataset in dataset_names():
 
