@@ -19,7 +19,7 @@ import jsonschema
 import yaml
 
 from archopt.datasets import CLASSIFICATION, dataset_names
-from archopt.names import family_models
+from archopt.names import check_device_name, family_models
 from archopt.plugins import PluginError, load_plugins
 from archopt.posttrain import check_posttrain_methods
 from archopt.runtimes import check_runtime_names
@@ -68,7 +68,21 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"unknown config key {names}; allowed here: {', '.join(allowed)}"
     if error.validator == "required":
         return f"config key '{_key_path(error)}': {error.message}"
+    if error.validator == "uniqueItems":
+        return (f"config key '{_key_path(error)}': {first_repeat(error.instance)!r} appears more "
+                "than once; each entry must be different")
     return f"config key '{_key_path(error)}': {error.message}"
+
+
+def first_repeat(items: list[Any]) -> Any:
+    """The first entry of ``items`` equal to an earlier one (JSON Schema's equality:
+    ``1`` and ``1.0`` are the same number)."""
+    seen: list[Any] = []
+    for item in items:
+        if item in seen:
+            return item
+        seen.append(item)
+    return None
 
 
 def _schema_types(schema: Mapping[str, Any]) -> set[str]:
@@ -163,6 +177,19 @@ def check_gan_variants(variants: list[str]) -> None:
         )
 
 
+def check_external_devices(config: Mapping[str, Any]) -> None:
+    """``bench.external_devices``: names that cannot overwrite a file archopt writes next
+    to device results, each used once."""
+    names: list[str] = []
+    for index, entry in enumerate(config["bench"].get("external_devices", [])):
+        where = f"config key 'bench.external_devices.{index}.name'"
+        name = check_device_name(entry["name"], where)
+        if name in names:
+            raise ValueError(f"{where}: device {name!r} appears more than once; each device "
+                             "must have its own name")
+        names.append(name)
+
+
 def load_configured_plugins(config: Mapping[str, Any]) -> None:
     """Import the files and modules of config key ``plugins``."""
     try:
@@ -179,6 +206,7 @@ def check_registered_names(config: Mapping[str, Any]) -> None:
     """
     try:
         check_dataset_names(config)
+        check_external_devices(config)
         check_runtime_names(config["bench"]["runtimes"])
         check_gan_variants(config["gan"]["variants"])
         check_posttrain_methods(config.get("posttrain", {}).get("methods", []))

@@ -201,3 +201,50 @@ def models_for_dataset(dataset: str) -> list[str]:
     generators = get_dataset(dataset).kind == PAIRED
     zoo = [n for n in base_models() if parse_name(n).is_gan == generators]
     return zoo + list(PAPER_SCALED_MODELS.get(dataset, ()))
+
+
+# --- device names ------------------------------------------------------------------------
+
+# The devices the bench stage times on (config bench.devices: torch device types). An
+# imported device's results are ``{device}.json`` beside theirs.
+LOCAL_DEVICES = ("cpu", "cuda")
+DEVICE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+# A file name stays far below every file system's 255 bytes with ".json" and temporary
+# prefixes added, and a name this long is a mistake anyway.
+DEVICE_NAME_MAX_LENGTH = 64
+
+
+def reserved_device_names() -> dict[str, str]:
+    """Device names refused, each with what it clashes with: the local devices, every
+    file archopt writes next to device results (``results/bench/.../model.onnx``; a
+    post-training folder's ``summary.json``, ``cpu.json``...; ``summary`` would replace
+    ``summary.json`` with a bench record), and the runtime registry's reserved names."""
+    # Imported here: archopt.paths imports this module (through archopt.study).
+    from archopt.paths import ONNX_EXPORT, POSTTRAIN_ARTIFACTS, POSTTRAIN_FILES
+    from archopt.runtimes import BENCH_HEADER_KEYS
+
+    reserved = {device: f"the local device {device!r}" for device in LOCAL_DEVICES}
+    beside = [*POSTTRAIN_FILES.values(), ONNX_EXPORT.rsplit("/", 1)[-1], POSTTRAIN_ARTIFACTS]
+    for file_name in beside:
+        reserved.setdefault(file_name.split(".", 1)[0],
+                            f"{file_name}, which archopt writes next to device results")
+    for key in BENCH_HEADER_KEYS:
+        reserved.setdefault(key, f"{key!r}, a name the runtime registry reserves")
+    return reserved
+
+
+def check_device_name(device: object, where: str = "device name") -> str:
+    """``device`` when it can name an imported device's results file; else a ValueError
+    naming the value (``where`` says where it came from: a config key, an option)."""
+    if not isinstance(device, str):
+        raise ValueError(f"{where}: expected a string, got {device!r:.80}")
+    if len(device) > DEVICE_NAME_MAX_LENGTH:
+        raise ValueError(f"{where} {device[:40]!r}... is {len(device)} characters long; at most "
+                         f"{DEVICE_NAME_MAX_LENGTH}")
+    if not DEVICE_NAME.fullmatch(device):
+        raise ValueError(f"{where} {device!r}: use lower-case letters, digits, '.', '_' or "
+                         "'-', starting with a letter or digit")
+    clash = reserved_device_names().get(device)
+    if clash is not None:
+        raise ValueError(f"{where} {device!r} clashes with {clash}: choose another name")
+    return device

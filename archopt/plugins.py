@@ -1,4 +1,6 @@
-"""Loading plugins: Python files or importable modules that register techniques or runtimes.
+"""Loading plugins: Python files or importable modules that register techniques, runtimes,
+datasets or post-training methods. archopt's own plugins load through here too, by module
+name, the first time their registry is used (``archopt.registry.Registry.discover``).
 
 A plugin registers on import (``@register_technique``, ``@register_runtime``), so loading
 one is importing it. A file is imported under a module name derived from its resolved
@@ -22,17 +24,29 @@ class PluginError(ValueError):
 def load_plugins(specs: Iterable[str]) -> None:
     """Import every plugin of ``specs`` (a ``.py`` path or a module name), in order."""
     for spec in specs:
-        try:
-            _import(spec)
-        except PluginError:
-            raise
-        except Exception as error:  # any failure of foreign code is the plugin's
-            raise PluginError(f"plugin {spec!r} failed to load: {_describe(error)}") from error
+        import_plugin(spec)
 
 
-def _describe(error: Exception) -> str:
+def import_plugin(spec: str) -> None:
+    """Import one plugin; every way its import can end other than normally is a
+    :class:`PluginError` naming it, ``SystemExit`` included: a plugin calling
+    ``sys.exit(0)`` made ``snakemake -n all`` exit 0 having done nothing. Only Ctrl-C
+    (``KeyboardInterrupt``) goes through as itself."""
+    try:
+        _import(spec)
+    except (PluginError, KeyboardInterrupt):
+        raise
+    except BaseException as error:  # any failure of foreign code is the plugin's
+        raise PluginError(f"plugin {spec!r} failed to load: {_describe(error)}") from error
+
+
+def _describe(error: BaseException) -> str:
     # A registry's ValueError already names the taken name and both classes.
-    return str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+    if isinstance(error, ValueError):
+        return str(error)
+    if isinstance(error, SystemExit):
+        return f"it called sys.exit({error.code!r}) while being imported"
+    return f"{type(error).__name__}: {error}"
 
 
 def _import(spec: str) -> None:

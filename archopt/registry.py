@@ -5,6 +5,12 @@ the same name check, the same refusal of a taken name (naming who holds it), the
 lookup error listing the known names, and the same check of a config list. Each kind's
 package adds only what is its own (its base class, its validation, its lookups).
 
+A registry module imports none of its plugins. It names the modules of its shipped
+plugins (``shipped``), and the registry loads them through :func:`archopt.plugins.load_plugins`,
+the path a user's plugin takes, the first time it is read or added to: so the shipped
+entries come first (registration order is the report's order) and a package's
+``__init__`` never imports the modules that import it.
+
 Torch-free: the workflow reads every registry while Snakemake parses the DAG.
 """
 
@@ -13,6 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
+
+from archopt.plugins import load_plugins
 
 Entry = TypeVar("Entry")
 
@@ -29,15 +37,39 @@ def origin(obj: object) -> str:
 class Registry(Generic[Entry]):
     """Named entries in registration order (the order reports and listings use).
 
-    ``kind`` names an entry in messages ("technique", "runtime", ...); ``generation``
-    changes with every change, so caches derived from the registry can key on it.
+    ``kind`` names an entry in messages ("technique", "runtime", ...); ``shipped`` lists
+    the modules of archopt's own plugins of that kind, loaded on first use;
+    ``generation`` changes with every change, so caches derived from the registry can
+    key on it.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, shipped: tuple[str, ...] = ()) -> None:
         self.kind = kind
+        self.shipped = shipped
         self._entries: dict[str, Entry] = {}
         self._origins: dict[str, str] = {}
-        self.generation = 0
+        self._generation = 0
+        self._discovered = not shipped
+
+    def discover(self) -> None:
+        """Load the shipped plugins once, before the first read or addition.
+
+        Marked done before loading: a shipped module registering (or reading) this
+        registry must not load the list again. Undone if one fails, so the next use
+        reports the failure again instead of a registry missing entries."""
+        if self._discovered:
+            return
+        self._discovered = True
+        try:
+            load_plugins(self.shipped)
+        except BaseException:
+            self._discovered = False
+            raise
+
+    @property
+    def generation(self) -> int:
+        self.discover()
+        return self._generation
 
     def check_name(self, name: object, where: str, pattern: re.Pattern[str] = PLAIN_NAME,
                    reserved: tuple[str, ...] = ()) -> str:
@@ -65,23 +97,34 @@ class Registry(Generic[Entry]):
         """Register ``entry`` under ``name``; a taken name is refused naming both holders.
 
         ``source`` says who registers it in messages (default: the entry's class)."""
+        self.discover()
         source = source or origin(entry)
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is already registered by "
                              f"{self._origins[name]}; {source} cannot register it again")
         self._entries[name] = entry
         self._origins[name] = source
-        self.generation += 1
+        self._entries = dict(sorted(self._entries.items(), key=lambda item: self._rank(item[0])))
+        self._generation += 1
         return entry
+
+    def _rank(self, name: str) -> int:
+        """Shipped entries first, in ``shipped`` order, whichever module was imported
+        first (importing one shipped module directly loads the others from inside it);
+        then the plugins' entries in registration order (the sort is stable)."""
+        source = self._origins[name]
+        return next((rank for rank, module in enumerate(self.shipped)
+                     if source == module or source.startswith(f"{module}.")), len(self.shipped))
 
     def remove(self, name: str) -> None:
         """Forget ``name`` if registered (for tests, so an entry they add does not leak)."""
         if self._entries.pop(name, None) is not None:
             del self._origins[name]
-            self.generation += 1
+            self._generation += 1
 
     def get(self, name: str) -> Entry:
         """The entry called ``name``; a ValueError lists the registered names otherwise."""
+        self.discover()
         try:
             return self._entries[name]
         except KeyError:
@@ -90,6 +133,7 @@ class Registry(Generic[Entry]):
 
     def check_names(self, names: Iterable[str], config_key: str) -> None:
         """Refuse a config list naming unregistered entries, naming the key and each one."""
+        self.discover()
         unknown = [name for name in names if name not in self._entries]
         if unknown:
             raise ValueError(
@@ -98,13 +142,16 @@ class Registry(Generic[Entry]):
                 f"{', '.join(self._entries)} (a plugin can register more)")
 
     def names(self) -> list[str]:
+        self.discover()
         return list(self._entries)
 
     def values(self) -> list[Entry]:
+        self.discover()
         return list(self._entries.values())
 
     def __contains__(self, name: object) -> bool:
+        self.discover()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._entries))
+        return iter(self.names())

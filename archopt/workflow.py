@@ -1,26 +1,55 @@
-"""Entry points for ``workflow/scripts``: each unpacks the ``snakemake`` object and calls archopt.
+"""How every job starts (:func:`start_job`) and keeps its log across resumed attempts.
 
-Keeping this glue in the package keeps the scripts one line long and lets tests import it.
+Each stage's job functions live in its package's ``jobs`` module (``archopt.bench.jobs``,
+``archopt.search.jobs``, ...), called by a one-line ``workflow/scripts`` file: keeping the
+glue in the package lets tests import it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from archopt.catalog import catalog_rows, rows_to_csv
 from archopt.config import load_configured_plugins
-from archopt.io import write_text_atomic
+
+Settings = TypeVar("Settings")
 
 
-def job_logger(snakemake: Any, name: str) -> logging.Logger:
-    """A logger writing to the rule's ``log:`` file (and stderr).
+@dataclass(frozen=True)
+class JobStart(Generic[Settings]):
+    """What a job starts with: its log and its stage's typed settings (None for a stage
+    without any)."""
 
-    Every job starts here, so this is also where a job imports the config's ``plugins``:
-    a job runs in a fresh interpreter that has not parsed the Snakefile.
+    logger: logging.Logger
+    settings: Settings
+
+
+def start_job(
+    snakemake: Any, name: str, settings: Callable[[Any], Settings] | None = None
+) -> JobStart[Settings]:
+    """Start a job: open its log, import the config's ``plugins`` and build its settings.
+
+    Every job function starts here. The plugins are imported before anything else reads
+    a registry: a job runs in a fresh interpreter that has not parsed the Snakefile.
+    ``settings(snakemake)`` builds the stage's typed settings from the rule's ``params``
+    (what Snakemake reruns the job on), e.g. :func:`archopt.bench.settings.job_bench_settings`.
+    A bad plugin or setting is written to the job's log before it ends the job.
     """
-    load_configured_plugins(snakemake.config)
+    logger = open_job_log(snakemake, name)
+    try:
+        load_configured_plugins(snakemake.config)
+        built = settings(snakemake) if settings is not None else None
+    except Exception as error:
+        logger.error("%s", error)
+        raise
+    return JobStart(logger, built)
+
+
+def open_job_log(snakemake: Any, name: str) -> logging.Logger:
+    """A logger writing to the rule's ``log:`` file (and stderr)."""
     logger = logging.getLogger(f"archopt.{name}")
     logger.setLevel(logging.INFO)
     logger.handlers.clear()
@@ -58,13 +87,3 @@ def carry_attempt_logs(logger: logging.Logger, resume_dir: Path) -> logging.Hand
     attempt = earlier.count(ATTEMPT_MARKER) + 1
     logger.info("%s %d%s", ATTEMPT_MARKER, attempt, " (resumed)" if attempt > 1 else "")
     return handler
-
-
-def catalog_job(snakemake: Any) -> None:
-    logger = job_logger(snakemake, "catalog")
-    dataset = snakemake.wildcards.dataset
-    names = list(snakemake.params.networks)
-    logger.info("profiling %d networks for %s", len(names), dataset)
-    rows = catalog_rows(names, dataset)
-    write_text_atomic(snakemake.output[0], rows_to_csv(rows))
-    logger.info("wrote %s", snakemake.output[0])

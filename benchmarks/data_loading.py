@@ -28,7 +28,7 @@ from torchvision import datasets, transforms
 from archopt.data import batches, load_cifar
 from archopt.data.archive import safe_extract
 from archopt.data.cifar import read_pickle
-from archopt.data.specs import CIFAR_SPECS
+from archopt.data.specs import cifar_spec
 
 BATCH_SIZE = 128
 
@@ -62,7 +62,7 @@ def torchvision_copy(folder: Path, dest: Path) -> Path:
 
 
 def torchvision_epoch(root: Path, workers: int) -> Callable[[], DataLoader]:
-    spec = CIFAR_SPECS["cifar10"]
+    spec = cifar_spec("cifar10")
     transform = transforms.Compose(
         [
             transforms.RandomCrop(32, padding=4),
@@ -109,7 +109,7 @@ def main() -> None:
         start = time.perf_counter()
         archopt = archopt_epoch(root)
         load_s = time.perf_counter() - start
-        spec = CIFAR_SPECS["cifar10"]
+        spec = cifar_spec("cifar10")
         torchvision_root = root / "torchvision"
         torchvision_copy(root / "cifar10" / spec.folder, torchvision_root / spec.folder)
         torchvision = torchvision_epoch(torchvision_root, args.workers)

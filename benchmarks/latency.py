@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archopt.bench.benchmark import OnnxExports, configure_torch, pick_shift_impl, runtime_loader
+from archopt.bench.benchmark import OnnxExports, configure_torch, runtime_loader
+from archopt.bench.implementations import pick_implementations
 from archopt.bench.timing import median_ms_interleaved
 from archopt.models import get_model
 from archopt.runtimes import get_runtime, list_runtimes
@@ -41,7 +42,8 @@ def build_runners(runtimes: list[str], device: str, threads: int, images: np.nda
         exports = OnnxExports(images, folder / name)
         for runtime in runtimes:
             make = runtime_loader(get_runtime(runtime), exports, device, threads)
-            impls[name, runtime], _ = pick_shift_impl(model, make, images, warmup=10)
+            variant, _ = pick_implementations(model, make, images, warmup=10)
+            impls[name, runtime] = variant.get("shift")
             runners[name, runtime] = make(model)
     return runners, impls
 

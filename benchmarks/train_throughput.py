@@ -18,6 +18,10 @@ uses on the CPU now; ``archopt.train.layout``) for ResNet20 and the channel-redu
 ResNet20-2.67, so the cost of the rule is measured in one run. Run it with
 ``DNNL_MAX_CPU_ISA=AVX2`` only on a CPU where channels-last does not crash.
 
+``--device cuda`` instead compares, on the GPU, archopt's loop with the training images
+held on the GPU (batches cropped, flipped and normalized there: what training jobs do)
+against the same loop fed batches made on the host and copied per batch.
+
 Any CIFAR-10 slice in the official format works (the 5,000-image demo slice too): the
 images are read once by archopt and handed to both loops, since torchvision's reader
 insists on the official checksums and Python-2 pickles.
@@ -44,6 +48,7 @@ from archopt.train.jobs import training_batches
 from archopt.train.loop import LogStream, RunSpec, TrainingRun
 
 MODEL = "resnet20"
+CPU = torch.device("cpu")
 LAYOUT_MODELS = ("resnet20", "resnet20-2.67")
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 
@@ -64,13 +69,20 @@ def archopt_epoch(
     batch_size: int,
     model: str = MODEL,
     memory_format: torch.memory_format | None = None,
+    device: torch.device = CPU,
 ) -> Callable[[], None]:
+    """One epoch of ``TrainingRun.train_epoch`` on ``device``, batches made where
+    ``images`` are (``ImageSet.to``), timed to the end of the device's work."""
     spec = RunSpec(model, "cifar10", 0.1, batch_size, 0, 1, 0.9, 5e-4, len(images), 0)
-    run = TrainingRun(spec, torch.device("cpu"), memory_format)
+    run = TrainingRun(spec, device, memory_format)
     source = training_batches(images, batch_size, "cifar10")
     stream = LogStream(logging.getLogger("benchmark"))  # progress bars go nowhere
     steps = -(-len(images) // batch_size)
-    return lambda: run.train_epoch(source, steps, stream)
+
+    def epoch() -> None:
+        run.train_epoch(source, steps, stream)  # its tallies read the device back at the end
+
+    return epoch
 
 
 def reference_epoch(images: ImageSet, batch_size: int) -> Callable[[], None]:
@@ -139,6 +151,21 @@ def compare_layouts(images: ImageSet, args: argparse.Namespace) -> None:
         )
 
 
+def compare_data_placement(images: ImageSet, args: argparse.Namespace) -> None:
+    device = torch.device(args.device)
+    loops = {
+        "data on the device": archopt_epoch(images.to(device), args.batch_size, device=device),
+        "batches from the host": archopt_epoch(images, args.batch_size, device=device),
+    }
+    rates = best_images_per_second(loops, args.images, args.rounds)
+    resident, host = rates["data on the device"], rates["batches from the host"]
+    print(
+        f"{MODEL} on {device}, batch {args.batch_size}, best of {args.rounds}: data on the "
+        f"device {resident:.1f} img/s, batches from the host {host:.1f} img/s, "
+        f"ratio {resident / host:.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("resources"), help="resources root")
@@ -148,11 +175,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--layouts", action="store_true", help="compare memory formats")
     parser.add_argument("--models", nargs="+", default=LAYOUT_MODELS, help="with --layouts")
+    parser.add_argument("--device", default="cpu", help="cuda: compare where batches are made")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     images = load_cifar("cifar10", args.root).train.select(slice(0, args.images))
     if args.layouts:
         compare_layouts(images, args)
+        return
+    if args.device != "cpu":
+        compare_data_placement(images, args)
         return
     loops = {
         "archopt": archopt_epoch(images, args.batch_size),

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from archopt.data.manifest import build_manifest, write_manifest, write_marker
-from archopt.data.specs import CIFAR_SPECS, MAPS_SPEC
+from archopt.data.specs import cifar_spec, maps_spec
 from archopt.data.structure import check_structure
 
 CIFAR_ARCHIVE_NAMES = {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz"}
@@ -42,7 +42,7 @@ def _fake_images(labels: np.ndarray, num_classes: int, rng: np.random.Generator)
 
 def _batch_record(dataset: str, labels: np.ndarray, rng: np.random.Generator, title: str) -> dict:
     # Keys and strings as bytes, like the official Python 2 pickles read with encoding="bytes".
-    spec = CIFAR_SPECS[dataset]
+    spec = cifar_spec(dataset)
     record = {
         b"batch_label": title.encode(),
         spec.label_key.encode(): [int(x) for x in labels],
@@ -55,7 +55,7 @@ def _batch_record(dataset: str, labels: np.ndarray, rng: np.random.Generator, ti
 
 
 def _meta_record(dataset: str) -> dict:
-    spec = CIFAR_SPECS[dataset]
+    spec = cifar_spec(dataset)
     record = {
         spec.class_names_key.encode(): [f"class_{i}".encode() for i in range(spec.num_classes)]
     }
@@ -72,7 +72,7 @@ def _write_pickle(path: Path, record: dict) -> None:
 def _write_cifar_folder(
     container: Path, dataset: str, n_train: int, n_test: int, seed: int
 ) -> Path:
-    spec = CIFAR_SPECS[dataset]
+    spec = cifar_spec(dataset)
     rng = np.random.default_rng(seed)
     folder = container / spec.folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -161,7 +161,7 @@ def make_cifar_archive(
     with tempfile.TemporaryDirectory() as tmp:
         _write_cifar_folder(Path(tmp), dataset, n_train, n_test, seed)
         return _tar_folder(
-            Path(dest) / CIFAR_ARCHIVE_NAMES[dataset], Path(tmp), CIFAR_SPECS[dataset].folder
+            Path(dest) / CIFAR_ARCHIVE_NAMES[dataset], Path(tmp), cifar_spec(dataset).folder
         )
 
 
@@ -176,12 +176,12 @@ def _fake_pair(height: int, rng: np.random.Generator) -> np.ndarray:
 def write_maps_tree(dest: Path, n_train: int, n_val: int, seed: int = 0, height: int = 32) -> Path:
     """``dest/maps/{train,val}/<n>.jpg`` pairs, ``2 height x height`` px; returns ``dest/maps``."""
     rng = np.random.default_rng(seed)
-    for split, count in zip(MAPS_SPEC.splits, (n_train, n_val)):
-        folder = Path(dest) / MAPS_SPEC.folder / split
+    for split, count in zip(maps_spec().splits, (n_train, n_val)):
+        folder = Path(dest) / maps_spec().folder / split
         folder.mkdir(parents=True, exist_ok=True)
         for number in range(1, count + 1):
             Image.fromarray(_fake_pair(height, rng)).save(folder / f"{number}.jpg", quality=95)
-    return Path(dest) / MAPS_SPEC.folder
+    return Path(dest) / maps_spec().folder
 
 
 def make_maps_archive(
@@ -191,7 +191,7 @@ def make_maps_archive(
     Path(dest).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         write_maps_tree(Path(tmp), n_train, n_val, seed, height)
-        return _tar_folder(Path(dest) / "maps.tar.gz", Path(tmp), MAPS_SPEC.folder)
+        return _tar_folder(Path(dest) / "maps.tar.gz", Path(tmp), maps_spec().folder)
 
 
 class _RangeRequestHandler(http.server.SimpleHTTPRequestHandler):

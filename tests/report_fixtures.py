@@ -299,7 +299,8 @@ def build_fixture_report(root: Path, gan: bool = False, overrides: dict | None =
                          {"preset": "quick", **(overrides or {})})
     out = root / "results" / "report"
     figures = {name: out / "figures" / f"{name}.png" for name in FIGURE_FILES}
-    outputs = ReportOutputs(out / "index.html", out / "results.csv", out / "findings.csv", figures)
+    outputs = ReportOutputs(out / "index.html", out / "results.csv", out / "findings.csv", figures,
+                            out / "recommendations.json")
     inputs = ReportInputs(paper=repo / "resources/paper/thesis_tables.csv", gan_summaries=gan_paths,
                           gan_samples=gan_samples, study_results=study,
                           posttrain=list(posttrain), posttrain_bench=list(posttrain_bench),

@@ -3,6 +3,7 @@ load and first-inference times, fresh-process repeats, and the environment recor
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -13,7 +14,7 @@ from torch import nn
 from archopt.bench import BenchSettings, benchmark, latency_stats
 from archopt.bench.env import check_threads, environment, usable_cpus
 from archopt.bench.stats import between_processes, spread_warning
-from archopt.bench.timing import load_timed, time_images
+from archopt.bench.timing import load_timed, progress_logger, time_images
 from archopt.export import onnx_bytes
 
 MS = 1_000_000  # ns
@@ -145,3 +146,13 @@ def test_environment_records_cpu_limits_and_frequency_policy(monkeypatch):
     for key in ("cpu_governor", "cpu_boost", "smt", "cgroup_cpu_quota", "affinity_cpus"):
         assert key in env  # null where the kernel does not expose it
     assert 1 <= env["usable_cpus"] <= env["affinity_cpus"]
+
+
+def test_progress_is_logged_once_at_the_total_not_for_every_query_past_it(caplog):
+    # Timing goes on past min_queries until min_duration_s: thousands of extra queries must
+    # not write a log line each.
+    report = progress_logger(logging.getLogger("archopt.test"), "rt", total=5, every_s=3600)
+    with caplog.at_level(logging.INFO, logger="archopt.test"):
+        for done in range(1, 1001):
+            report(done)
+    assert [r.getMessage().split(",")[0] for r in caplog.records] == ["rt: 5/5 images"]

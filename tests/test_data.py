@@ -16,7 +16,7 @@ from archopt.cli import main
 from archopt.data import batches, load_cifar, normalize, split_train_val
 from archopt.data.augment import augment
 from archopt.data.maps import MapsPairs, list_pairs, load_pair, transform_pair
-from archopt.data.specs import CIFAR_SPECS
+from archopt.data.specs import cifar_spec
 from archopt.data.status import dataset_status
 from archopt.data.structure import StructureError, check_structure
 
@@ -40,7 +40,7 @@ def cifar10(resources):
 @pytest.mark.parametrize("dataset, n_train, n_test", [("cifar10", 300, 60), ("cifar100", 400, 100)])
 def test_load_cifar_shapes_dtypes_and_label_ranges(resources, dataset, n_train, n_test):
     data = load_cifar(dataset, root=resources)
-    classes = CIFAR_SPECS[dataset].num_classes
+    classes = cifar_spec(dataset).num_classes
     assert data.train.images.shape == (n_train, 3, 32, 32)
     assert data.test.images.shape == (n_test, 3, 32, 32)
     assert data.train.images.dtype == torch.uint8
@@ -116,7 +116,7 @@ def test_split_rejects_impossible_sizes_naming_the_key(cifar10, val_size, subset
 def test_normalize_matches_the_per_channel_formula(cifar10):
     images = cifar10.train.images[:8]
     out = normalize(images, "cifar10")
-    spec = CIFAR_SPECS["cifar10"]
+    spec = cifar_spec("cifar10")
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
     std = torch.tensor(spec.std).view(1, 3, 1, 1)
     assert out.dtype == torch.float32

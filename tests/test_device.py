@@ -4,6 +4,7 @@ virtual environment with only numpy and onnxruntime, and the import into the rep
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -198,7 +199,7 @@ def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def test_a_file_a_runtime_cannot_load_is_recorded_as_skipped(tmp_path):
+def test_a_file_a_runtime_cannot_load_is_recorded_as_failed(tmp_path):
     # e.g. OpenVINO has no conversion for ONNX Runtime's QOperator int8 files: the runner
     # records why and goes on with the other runtimes and networks instead of dying.
     (tmp_path / "broken.onnx").write_bytes(b"not an onnx model")
@@ -207,7 +208,62 @@ def test_a_file_a_runtime_cannot_load_is_recorded_as_skipped(tmp_path):
     entry = {"dataset": "cifar10", "network": "resnet20", "kind": "classifier",
              "sha256": "0" * 64, "file": "broken.onnx"}
     settings = {"threads": 1, "warmup": 1, "min_duration_s": 0, "min_queries": 0, "repeats": 1}
-    with np.load(tmp_path / "data.npz") as data:
-        result = run_bench.measure_network(tmp_path, entry, data, ["onnxruntime"], settings,
-                                           run_bench.Progress(1))
-    assert result["onnxruntime"]["skipped"].startswith("onnxruntime cannot run this file: ")
+    worker = run_bench.Worker()
+    try:
+        with np.load(tmp_path / "data.npz") as data:
+            result = run_bench.measure_network(tmp_path, entry, data, ["onnxruntime"], settings,
+                                               run_bench.Progress(1), worker)
+    finally:
+        worker.close()
+    reason = result["onnxruntime"]["failed"]
+    assert reason.startswith("onnxruntime cannot run this file: ") and "INVALID_PROTOBUF" in reason
+
+
+def test_the_runners_worker_survives_a_native_crash():
+    worker = run_bench.Worker()
+    try:
+        first = worker.call(os.getpid)
+        assert worker.call(os.getpid) == first  # one process for every call
+        with pytest.raises(run_bench.Failed, match=r"^crashed \(SIGABRT\)$"):
+            worker.call(os.abort)
+        assert worker.call(os.getpid) != first  # a fresh one after the crash
+        with pytest.raises(run_bench.Failed, match="ZeroDivisionError"):
+            worker.call(divmod, 1, 0)
+    finally:
+        worker.close()
+
+
+DEFAULTS = {"warmup": 10, "min_queries": 1024, "min_duration_s": 10.0, "repeats": 1}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--min-duration-s", "inf"], "--min-duration-s must be a finite number of seconds >= 0, got inf"),
+    (["--min-duration-s", "nan"], "--min-duration-s must be a finite number of seconds >= 0, got nan"),
+    (["--min-duration-s", "-1"], "--min-duration-s must be a finite number of seconds >= 0"),
+    (["--repeats", "0"], "--repeats must be an integer of at least 1, got 0"),
+    (["--threads", "0"], "--threads must be an integer of at least 1, got 0"),
+    (["--min-queries", "-5"], "--min-queries must be an integer of at least 0, got -5"),
+    (["--warmup", "-1"], "--warmup must be an integer of at least 0, got -1"),
+])
+def test_the_runner_refuses_impossible_options(args, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        run_bench.parse_args(["--out", "r.json", *args], DEFAULTS)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_runner_refuses_impossible_defaults_from_its_manifest(capsys):
+    with pytest.raises(SystemExit):
+        run_bench.parse_args(["--out", "r.json"], DEFAULTS | {"repeats": 0})
+    assert "--repeats must be an integer of at least 1, got 0" in capsys.readouterr().err
+    assert run_bench.parse_args(["--out", "r.json"], DEFAULTS).repeats == 1
+
+
+@pytest.mark.parametrize("file", ["../../outside.onnx", "/etc/hostname", "models/../../x.onnx"])
+def test_a_manifest_file_outside_the_bundle_is_refused(tmp_path, file):
+    bundle = tmp_path / "a" / "b"
+    bundle.mkdir(parents=True)
+    (tmp_path / "outside.onnx").write_bytes(b"secret")
+    entry = {"dataset": "cifar10", "network": "resnet20", "file": file, "sha256": "0" * 64}
+    with pytest.raises(SystemExit, match=f"manifest.json: file {file!r} of cifar10/resnet20 is "
+                                         "outside the bundle"):
+        run_bench.verify_files(bundle, [entry])

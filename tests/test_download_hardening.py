@@ -212,10 +212,11 @@ def break_served_archive(served: Path, failure: str) -> tuple[str, type[Exceptio
     if failure == "HTTP 404":
         (served / CIFAR).unlink()
         return "f" * 32, DownloadError
-    # Verified by its MD5, refused by the structure checks: a CIFAR-100 archive under the name.
+    # Verified by its MD5, refused for its members (CIFAR-10 defines no cifar-100-python/):
+    # a CIFAR-100 archive under the name.
     archive, md5 = make_cifar_archive(served / "new", "cifar100", n_train=10, n_test=5)
     archive.rename(served / CIFAR)
-    return md5, StructureError
+    return md5, ArchiveError
 
 
 @pytest.mark.parametrize("failure", ["checksum mismatch", "HTTP 404", "wrong layout"])

@@ -7,7 +7,13 @@ from conftest import REPO
 
 from archopt.report.analysis import Measurement, compare_latency
 from archopt.report.findings import VERDICTS, findings, findings_frame
-from archopt.report.flowchart import draw_flowchart, flowchart_leaves, flowchart_text
+from archopt.report.flowchart import (
+    Leaf,
+    draw_flowchart,
+    flowchart_leaves,
+    flowchart_text,
+    one_per_device,
+)
 from archopt.report.sources import read_paper
 from archopt.report.table import measurement, paper_rows, tidy
 
@@ -205,3 +211,22 @@ def test_flowchart_merges_runtimes_that_agree_and_renders():
     assert "[cpu / eager, onnxruntime] archopt: Shift (paper: Shift)" in text
     figure = draw_flowchart(leaves)
     assert figure.get_figheight() > 3
+
+
+def test_the_chart_keeps_one_leaf_per_device_in_its_deployment_runtime():
+    nets = direct(2.5, 2.6, 1.5)
+    for numbers in nets.values():  # onnxruntime: shift no longer faster than its base
+        numbers["latency"]["cpu_onnxruntime"] = 1.0
+    table = table_of(nets)
+    every = flowchart_leaves(table)
+    assert {leaf.scope for leaf in every if leaf.need == "latency_low"} == {
+        "cpu / eager", "cpu / onnxruntime"}  # a fan: one leaf per runtime
+    runtimes = {"cpu": "onnxruntime"}
+    quantize = Leaf("latency_low", "cpu / onnxruntime", "quantize to int8 (every network)", "x")
+    eager_only = Leaf("latency_low", "cpu / eager", "quantize to int8 (1/2 networks)", "y")
+    leaves = one_per_device(flowchart_leaves(table, runtimes=runtimes) + [quantize, eager_only],
+                            runtimes)
+    low = [leaf for leaf in leaves if leaf.need == "latency_low"]
+    assert [(leaf.scope, leaf.choice) for leaf in low] == [
+        ("cpu / onnxruntime", "not indicated; then quantize to int8 (every network)")]
+    assert ("size", "") in {(leaf.need, leaf.scope) for leaf in leaves}  # no device: kept

@@ -64,6 +64,9 @@ def test_generator_onnx_matches_eager(name):
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
 
 
+GAN_CUDA_RTOL = 0.05
+
+
 def gan_config(tmp_path, variants, epochs=1, decay=1):
     archive, md5 = make_maps_archive(tmp_path / "mirror", n_train=3, n_val=3, height=32)
     config = {
@@ -127,7 +130,8 @@ def test_gan_training_resumes_after_a_kill(workflow_copy, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     log = (workflow_copy / "logs/gan/pix2pix-dsc/train.log").read_text()
     assert "resuming from" in log
-    history = json.loads((workflow_copy / target).read_text())["history"]
+    training = json.loads((workflow_copy / target).read_text())
+    history = training["history"]
     assert [h["epoch"] for h in history] == [1, 2]
     # The same run uninterrupted, in a fresh copy: identical losses on CPU.
     fresh = tmp_path / "fresh"
@@ -137,6 +141,10 @@ def test_gan_training_resumes_after_a_kill(workflow_copy, tmp_path):
     clean = run_snakemake(fresh, target, "--configfile", str(configfile))
     assert clean.returncode == 0, clean.stderr[-3000:]
     expected = json.loads((fresh / target).read_text())["history"]
+    # Exact on the CPU. On CUDA cuDNN's autotuned kernels sum in a varying order, so
+    # the runs agree in rounding only: within GAN_CUDA_RTOL.
+    on_cpu = training["device"]["device"] == "cpu"
     for got, want in zip(history, expected):
-        for key in ("g_gan", "g_l1", "d_real", "d_fake", "lr"):
-            assert got[key] == want[key], key
+        assert got["lr"] == want["lr"]
+        for key in ("g_gan", "g_l1", "d_real", "d_fake"):
+            assert got[key] == (want[key] if on_cpu else pytest.approx(want[key], rel=GAN_CUDA_RTOL)), key

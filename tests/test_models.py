@@ -130,3 +130,54 @@ def test_state_dict_bytes_tracks_float32_size():
     model = get_model("resnet20")
     size = state_dict_bytes(model)
     assert count_params(model) * 4 < size < count_params(model) * 4 * 1.2
+
+
+@pytest.fixture
+def greyscale_dataset():
+    """A registered classification dataset of 1x28x28 images (as a plugin would add)."""
+    from archopt.datasets import CLASSIFICATION, DATASETS, Dataset, register_dataset
+
+    register_dataset(Dataset(
+        name="grey28", title="Grey 28", kind=CLASSIFICATION, image_shape=(1, 28, 28),
+        primary_metric="top1", train_images=100, test_images=20, url="http://127.0.0.1/x",
+        md5=None, folder="grey28", reader="x:y", structure="x:y", num_classes=4,
+        mean=(0.5,), std=(0.25,)))
+    yield "grey28"
+    DATASETS.remove("grey28")
+
+
+@pytest.mark.parametrize("name", [*CLASSIFIERS, "resnet56-shift"])
+def test_every_classifier_takes_the_channels_and_size_of_its_dataset(name, greyscale_dataset):
+    """The stem follows the dataset's image_shape (was: 3 channels whatever it said, and
+    a 1-channel dataset crashed the plan's cost estimate with a raw RuntimeError)."""
+    model = get_model(name, greyscale_dataset)
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 4)
+    profile = count_macs(partial(get_model, name, greyscale_dataset), input_shape(greyscale_dataset))
+    assert profile > 0
+
+
+def test_generators_take_the_channels_of_their_dataset():
+    from archopt.models.pix2pix import UnetGenerator
+
+    generator = UnetGenerator(1, 1, variant="shuffle").eval()
+    with torch.no_grad():
+        assert generator(torch.randn(1, 1, 256, 256)).shape == (1, 1, 256, 256)
+
+
+def test_a_size_a_family_cannot_take_is_refused_naming_dataset_shape_and_family(
+        greyscale_dataset):
+    from archopt.models.shapes import check_input_shape
+
+    check_input_shape("squeezenet", greyscale_dataset)  # 28x28: three 2x2 pools are fine
+    with pytest.raises(ValueError, match=r"dataset 'grey28' has images of shape \(1, 28, 28\) "
+                                         r"\(C, H, W\), which network family 'pix2pix' cannot "
+                                         r"take: its image sides must be a multiple of 256"):
+        check_input_shape("pix2pix", greyscale_dataset)
+
+
+def test_the_search_counts_a_greyscale_network_as_built(greyscale_dataset):
+    """The equal-budget search's block-wise counts use the dataset's channels too."""
+    from archopt.search import resnet_params
+
+    for name in ("resnet20", "resnet20-shift-0.5"):
+        assert resnet_params(name, greyscale_dataset) == count_params(get_model(name, greyscale_dataset))

@@ -31,7 +31,7 @@ from test_perceptual_live import ARCHOPT, live_server
 from archopt.perceptual import store
 from archopt.perceptual.bundle import load_bundle
 
-CAP = 16 * 1024  # the documented request cap (README "Perceptual study", Safety)
+CAP = 16 * 1024  # the documented request cap (docs/pix2pix.md, Safety)
 REGISTER_LIMIT = 3
 
 

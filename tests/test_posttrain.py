@@ -13,6 +13,7 @@ import pytest
 import torch
 from fake_data import write_cifar_tree
 
+from archopt.bench import BenchSettings
 from archopt.data import load_cifar, normalize
 from archopt.data.manifest import marker_path
 from archopt.export import onnx_bytes
@@ -86,7 +87,7 @@ def fake_job(tmp_path: Path, **settings) -> PostTrainJob:
         checkpoint=tmp_path / "best.pt", base_summary=tmp_path / "summary.json",
         fp32_onnx=tmp_path / "model.onnx",
         data_marker=marker_path(tmp_path / "resources/cifar10"), **files,
-        settings={"calibration_images": 12, **settings}, bench_settings={},
+        settings={"calibration_images": 12, **settings}, bench_settings=BenchSettings(),
         train_settings={"val_size": 20, "train_subset": None}, threads=1,
         logger=logging.getLogger("test"))
 

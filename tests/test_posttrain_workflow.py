@@ -24,7 +24,7 @@ TINY = {
               "val_size": VAL, "threads": 1},
     "gan": {"variants": []},
     "bench": {"devices": ["cpu"], "images": 8, "runtimes": ["eager", "onnxruntime"],
-              "min_queries": 0, "min_duration_s": 0},  # each image timed once
+              "min_queries": 12, "min_duration_s": 0},  # 8 images cycled to 12 queries
     "posttrain": {"methods": ["int8", "prune"], "calibration_images": 16, "finetune_epochs": 1,
                   "finetune_batch_size": 32},
 }
@@ -55,7 +55,7 @@ def test_every_result_has_summary_deployable_file_and_bench_json(study, name):
     assert summary["storage_bytes"] == deployable.stat().st_size == bench["storage"]["onnx_bytes"]
     low, high = summary["test_top1_ci95"]
     assert low <= summary["test_top1"] <= high
-    assert bench["onnxruntime"]["n"] == 8 and "env" in bench
+    assert bench["onnxruntime"]["n"] == 12 and "env" in bench
 
 
 @pytest.mark.parametrize("name", INT8)
@@ -86,9 +86,20 @@ def test_pruned_networks_meet_their_budget_and_are_benchmarked_in_every_runtime(
     bench = json.loads((folder(study, name) / "cpu.json").read_text())
     assert abs(summary["pruning"]["rel_gap"]) <= 0.02
     assert summary["params"] < summary["pruning"]["base_params"]
-    assert {"eager", "onnxruntime"} <= set(bench) and bench["eager"]["n"] == 8
+    assert {"eager", "onnxruntime"} <= set(bench) and bench["eager"]["n"] == 12
     assert summary["finetune"]["epochs"] == 1
     assert not (folder(study, name) / "resume").exists()  # finished: nothing to resume
+
+
+@pytest.mark.parametrize("name", INT8 + PRUNED)
+def test_compressed_networks_are_timed_with_the_fp32_networks_protocol(study, name):
+    base = name.split("+")[0]
+    fp32 = json.loads((study / f"results/bench/cifar10/{base}/cpu.json").read_text())
+    bench = json.loads((folder(study, name) / "cpu.json").read_text())
+    protocol = ("warmup", "min_queries", "min_duration_s", "repeats")
+    expected = {key: fp32["onnxruntime"][key] for key in protocol}
+    assert expected == {"warmup": 10, "min_queries": 12, "min_duration_s": 0, "repeats": 1}
+    assert {key: bench["onnxruntime"][key] for key in protocol} == expected
 
 
 def test_the_report_shows_the_posttrain_rows_and_finding_6(study):

@@ -82,3 +82,64 @@ def test_a_runtime_cannot_take_a_bench_file_header_key() -> None:
                                          r"'model', 'dataset', 'device'"):
         runtimes.register_runtime(EnvRuntime)
     assert "env" not in runtimes.list_runtimes()
+
+
+def test_registry_modules_import_none_of_their_plugins() -> None:
+    """The shipped plugins load on the first lookup, through the plugin loader, not as a
+    side effect of importing the registry (the cycle package -> plugin -> package)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, archopt.techniques, archopt.runtimes, archopt.datasets, "
+            "archopt.posttrain\n"
+            "kinds = ('techniques', 'runtimes', 'datasets', 'posttrain')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[1:2] and "
+            "m.split('.')[1] in kinds and m.count('.') == 2))\n"
+            "archopt.techniques.technique_names()\n"
+            "print(sorted(m for m in sys.modules if m.startswith('archopt.techniques.')))")
+    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert lines == ["[]", str(sorted(techniques.TECHNIQUES.shipped))]
+
+
+def test_shipped_entries_come_first_in_shipped_order_whichever_module_is_imported_first() -> None:
+    import subprocess
+    import sys
+
+    code = ("import archopt.runtimes.openvino, archopt.runtimes as r; print(r.list_runtimes())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == str(["eager", "inductor", "onnxruntime", "openvino"])
+
+
+def test_a_registry_loads_its_shipped_plugins_once_on_first_use(tmp_path, monkeypatch) -> None:
+    (tmp_path / "widgets.py").write_text(
+        "from archopt.registry import Registry\n"
+        "WIDGETS = Registry('widget', shipped=('shipped_widget',))\n")
+    (tmp_path / "shipped_widget.py").write_text(
+        "from widgets import WIDGETS\nWIDGETS.add('shipped', object())\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from widgets import WIDGETS
+
+    WIDGETS.add("mine", Other())  # a plugin's entry, added before any lookup
+    assert WIDGETS.names() == ["shipped", "mine"]
+    WIDGETS.remove("shipped")
+    assert WIDGETS.names() == ["mine"]  # loaded once, not again
+
+
+def test_no_technique_imports_a_network_family() -> None:
+    """Techniques build from archopt.models.layers; the families import the technique
+    registry, so a technique importing a family would close a loop between the two."""
+    import ast
+    from pathlib import Path
+
+    families = {"archopt.models.resnet", "archopt.models.squeezenet", "archopt.models.pix2pix",
+                "archopt.models.registry"}
+    found = []
+    for path in Path(techniques.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in families:
+                found.append(f"{path.name}: {node.module}")
+            elif isinstance(node, ast.Import):
+                found += [f"{path.name}: {a.name}" for a in node.names if a.name in families]
+    assert not found

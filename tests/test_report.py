@@ -254,11 +254,11 @@ def test_paper_inconsistencies_become_a_nested_list():
 def test_html_is_self_contained_and_has_every_section(fixture_report):
     html = (fixture_report / "index.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
-    assert "<script" not in html
-    images = re.findall(r"<img src='data:image/png;base64,", html)
+    assert re.findall(r"<script[^>]*>", html) == ["<script>"]  # one inline script, no src
+    images = re.findall(r"<img src=['\"]data:image/png;base64,", html)
     assert len(images) == 7  # five figures, the flowchart and the MACs-vs-latency figure
-    for section in ("setup", "findings", "flowchart", "tables", "runtimes", "figures",
-                    "methodology"):
+    for section in ("answer", "setup", "findings", "flowchart", "tables", "runtimes",
+                    "figures", "methodology"):
         assert f"<section id='{section}'>" in html
     assert "GAN training not run" in html and "Perceptual study not run" in html
     assert "<strong>Table 12, &quot;ResNet56-Shuffle&quot; row</strong>" in html
@@ -347,7 +347,8 @@ def test_tiny_real_study_produces_the_report_and_a_snakemake_report(workflow_cop
 def test_report_with_nothing_measured_yet_still_renders(tmp_path):
     out = tmp_path / "report"
     figures = {name: out / f"{name}.png" for name in FIGURE_FILES}
-    outputs = ReportOutputs(out / "index.html", out / "results.csv", out / "findings.csv", figures)
+    outputs = ReportOutputs(out / "index.html", out / "results.csv", out / "findings.csv", figures,
+                            out / "recommendations.json")
     config = load_config(REPO / "config.yaml", REPO / "workflow/schemas/config.schema.yaml",
                          {"bench": {"devices": []}})
     build_report(ReportInputs(paper=PAPER), outputs, config,
@@ -361,9 +362,10 @@ def test_report_with_nothing_measured_yet_still_renders(tmp_path):
 
 def test_subset_training_makes_accuracy_verdicts_provisional_and_says_so(fixture_report):
     html = (fixture_report / "index.html").read_text()
-    # The quick preset trains on 2,000 images: a banner in Setup (and above the findings).
-    assert html.count("Provisional accuracy: ") == 2
-    assert "trained on the first 2000 training images" in html and "provisional'" in html
+    # The quick preset trains on 2,000 images: one short banner, the networks folded.
+    assert html.count("Provisional accuracy: ") == 1
+    assert "<details><summary>which networks, and why</summary>" in html
+    assert "trained on the first 2000 training images" in html and 'class="provisional"' in html
     assert re.search(r"<td>\d+\.\d+ \[\d+\.\d+, \d+\.\d+\] †</td>", html)  # accuracy cells
     findings = pd.read_csv(fixture_report / "findings.csv")
     ours = findings[findings["source"] == "archopt"]

@@ -139,3 +139,62 @@ def test_screenshot_of_the_report_is_not_blank(report_html, tmp_path):
     assert pixels.shape[:2] == (2400, 1400)
     # Text, tables and figures: many distinct colours, not one background colour.
     assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50
+
+
+def evaluate(page: DevTools, expression: str):
+    result = page.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"]
+    return result.get("value")  # absent for undefined
+
+
+VISIBLE_LATENCIES = ("Array.from(document.querySelectorAll('table.sortable')[0].tBodies[0].rows)"
+                     ".filter(r => !r.hidden).map(r => parseFloat(r.dataset.latency))")
+
+
+def test_a_typed_latency_budget_filters_the_frontier_and_headers_sort(report_html, tmp_path):
+    with devtools_page(tmp_path / "profile") as url:
+        page = DevTools(url)
+        for domain in ("Runtime", "Log", "Network", "Page"):
+            page.call(f"{domain}.enable")
+        page.call("Page.navigate", url=report_html.as_uri())
+        page.wait_event("Page.loadEventFired")
+        before = evaluate(page, VISIBLE_LATENCIES)
+        budget = sorted(before)[len(before) // 2]  # about half the frontier fits
+        evaluate(page, "document.querySelector('#variant-filter [name=budget]').focus()")
+        page.call("Input.insertText", text=f"{budget}")  # typed, as a reader would
+        after = evaluate(page, VISIBLE_LATENCIES)
+        shown = evaluate(page, "document.querySelector('#variant-filter output').textContent")
+        evaluate(page, "document.querySelector('#variant-filter [name=budget]').value = ''")
+        evaluate(page, "document.querySelector('#variant-filter [name=budget]')"
+                       ".dispatchEvent(new Event('input'))")
+        header = ("Array.from(document.querySelectorAll('table.sortable')[1].tHead.rows[0].cells)"
+                  ".find(c => c.textContent.startsWith('mean latency'))")
+        evaluate(page, f"{header}.click()")
+        evaluate(page, f"{header}.click()")  # the second click: slowest first
+        column = ("Array.from(document.querySelectorAll('table.sortable')[1].tBodies[0].rows)"
+                  ".map(r => parseFloat(r.dataset.latency))")
+        descending = evaluate(page, column)
+        evaluate(page, ("Array.from(document.querySelectorAll('table.sortable')[1].tHead.rows[0]"
+                        ".cells).find(c => c.textContent === 'network').click()"))
+        by_name = evaluate(page, ("Array.from(document.querySelectorAll('table.sortable')[1]"
+                                  ".tBodies[0].rows).map(r => r.cells[0].textContent)"))
+        page.socket.close()
+    assert problems(page.events) == []
+    assert len(before) >= 2 and 0 < len(after) < len(before)
+    assert all(latency <= budget for latency in after)
+    assert after == [latency for latency in before if latency <= budget]
+    assert shown.endswith("table rows shown") and not shown.startswith(f"{len(before)} ")
+    assert len(descending) > 2 and descending == sorted(descending, reverse=True)
+    assert by_name == sorted(by_name)
+
+
+def test_screenshot_of_the_answer_section(report_html, tmp_path):
+    """The top of the page: the answer per device (kept for reviewers under tmp_path)."""
+    shot = tmp_path / "answer.png"
+    subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+         "--window-size=1400,1600", "--hide-scrollbars", report_html.as_uri() + "#answer"],
+        check=True, capture_output=True, timeout=TIMEOUT_S * 2,
+    )
+    pixels = mpimg.imread(shot)
+    assert pixels.shape[:2] == (1600, 1400)
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 20

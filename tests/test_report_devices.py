@@ -145,16 +145,31 @@ def test_finding_6_is_judged_on_each_device_that_ran_int8(report):
     assert "resnet20-shift: top-1" in evidence and "tolerance 1" in evidence
 
 
+QUANTIZE = "Shift; then quantize to int8 (every network)"
+
+
 def test_the_quantize_leaf_of_a_device_follows_low_compute_devices(report, tmp_path):
     needs = flowchart_needs((report / "index.html").read_text())
-    assert f"[{DEVICE} / onnxruntime] archopt: quantize to int8 (every network)" in needs[LOW_NEED]
-    assert "[cpu / onnxruntime] archopt: quantize to int8 (every network)" in needs[LOW_NEED]
+    # One answer per device: the architecture, then quantizing, in its runtime.
+    assert f"[{DEVICE} / onnxruntime] archopt: {QUANTIZE}" in needs[LOW_NEED]
+    assert f"[cpu / onnxruntime] archopt: {QUANTIZE}" in needs[LOW_NEED]
     assert "quantize" not in needs[HIGH_NEED]
     high = device_report(tmp_path, low_compute=("cpu",))  # the device is high-compute now
     needs = flowchart_needs((high / "index.html").read_text())
-    assert f"[{DEVICE} / onnxruntime] archopt: quantize to int8" in needs[HIGH_NEED]
-    assert f"[{DEVICE} / onnxruntime] archopt: quantize" not in needs[LOW_NEED]
-    assert "[cpu / onnxruntime] archopt: quantize to int8" in needs[LOW_NEED]
+    assert f"[{DEVICE} / onnxruntime] archopt: {QUANTIZE}" in needs[HIGH_NEED]
+    assert f"[{DEVICE} / onnxruntime]" not in needs[LOW_NEED]
+    assert f"[cpu / onnxruntime] archopt: {QUANTIZE}" in needs[LOW_NEED]
+
+
+def test_the_chart_answers_once_per_device_and_folds_the_runtimes(report):
+    html = (report / "index.html").read_text()
+    needs = flowchart_needs(html)
+    leaves = re.findall(r"- \[(\w+) / ([\w, ]+)\] archopt", needs[LOW_NEED])
+    # cpu ran eager and ONNX Runtime: its answer is in the runtime it deploys in.
+    assert leaves == [("cpu", "onnxruntime"), (DEVICE, "onnxruntime")]
+    details = html[html.index("every runtime of every device"):]
+    assert "[cpu / eager, onnxruntime] archopt: Shift (paper: Shift)" in details
+    assert "[cpu / onnxruntime] archopt: quantize to int8 (every network)" in details
 
 
 def test_int8_slower_on_the_device_fails_there_and_gets_no_leaf(tmp_path):
@@ -167,7 +182,7 @@ def test_int8_slower_on_the_device_fails_there_and_gets_no_leaf(tmp_path):
     assert "int8 faster than fp32 in the same runtime: resnet20: " in evidence
     assert "(x1.30, slower, separate runs) -> fails" in evidence
     needs = flowchart_needs((out / "index.html").read_text())
-    assert f"[{DEVICE} / onnxruntime] archopt: quantize" not in needs[LOW_NEED]
+    assert f"[{DEVICE} / onnxruntime] archopt: Shift (paper" in needs[LOW_NEED]  # no quantize
 
 
 def test_post_training_files_are_matched_by_their_json_not_their_folder(tmp_path):

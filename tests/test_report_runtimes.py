@@ -116,5 +116,5 @@ def test_report_has_the_runtimes_section(tmp_path):
     assert "<section id='runtimes'>" in html
     for text in ("Runtime sensitivity of the latency findings", "MACs vs measured latency",
                  "fastest (runtime, network) per accuracy level", "load and first inference",
-                 "id='fig-macs-latency'", "across images"):
+                 'id="fig-macs-latency"', "across images"):
         assert text in html

@@ -59,10 +59,14 @@ def tiny_classifier() -> torch.nn.Module:
                                torch.nn.Flatten(), torch.nn.Linear(4, 10)).eval()
 
 
-def test_openvino_not_installed_is_a_recorded_skip(monkeypatch):
+def test_openvino_not_installed_is_a_recorded_skip(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "openvino", None)  # what `import openvino` meets uninstalled
     assert get_runtime("openvino").unavailable("cpu") == (
         "openvino is not installed (pip install openvino)")
+    # The benchmark asks its worker process, which has the parent's sys.path: a module
+    # first on it that fails to import is what that process meets.
+    (tmp_path / "openvino.py").write_text("raise ImportError('No module named openvino')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     images = np.random.default_rng(1).standard_normal((3, 3, 32, 32), dtype=np.float32)
     model = tiny_classifier()
     settings = BenchSettings(runtimes=("openvino", "eager"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from torch import nn
 
 from archopt.bench import BenchSettings, benchmark, deployable_onnx, environment
 from archopt.config import ConfigError, load_config
-from archopt.export import onnx_bytes
+from archopt.export import onnx_bytes, onnx_metadata
 from archopt.models.layers import SHIFT_IMPLEMENTATIONS, ChannelShift
 from archopt.runtimes import (
     Runtime,
@@ -23,10 +24,12 @@ from archopt.runtimes import (
     list_runtimes,
     register_runtime,
 )
+from archopt.runtimes.onnxruntime import GPU_INSTALL, cuda_unavailable, session_providers
 
 STATS = {"median_ms", "mean_ms", "std_ms", "p90_ms", "p99_ms", "ci95_ms", "n", "top1", "top5",
          "max_abs_diff", "atol", "shift_impl", "shift_impl_ms", "iqr_ms", "warning", "first_ms",
          "load_ms", "repeats"}
+SHIFT_IMPL_KEY = "archopt.shift_impl"  # what exported model.onnx files carry
 SHIPPED = ["eager", "inductor", "onnxruntime", "openvino"]
 
 
@@ -58,7 +61,8 @@ class TorchScript(Runtime):
         return {"jit": "traced " + torch.__version__}
 
     def details(self, device):
-        return {"traced_on": device}
+        # Asked in the process that loaded it (a worker): the loads it saw come back here.
+        return {"traced_on": device, "loads": list(self.loads)}
 
 
 class Absent(Runtime):
@@ -110,7 +114,7 @@ def test_shipped_runtimes_are_registered_without_importing_their_libraries():
 
 
 def test_a_registered_runtime_is_benchmarked_under_its_own_key(registered, shift_net, images):
-    [jit] = registered(TorchScript)
+    registered(TorchScript)
     labels = np.arange(len(images)) % 10
     onnx_model = deployable_onnx(shift_net, images[:3], threads=1, warmup=2)
     settings = BenchSettings(warmup=10, runtimes=("eager", "jit"))
@@ -125,9 +129,12 @@ def test_a_registered_runtime_is_benchmarked_under_its_own_key(registered, shift
     # each loaded with its own ONNX export.
     assert set(stats["shift_impl_ms"]) == set(SHIFT_IMPLEMENTATIONS)
     assert stats["shift_impl"] in SHIFT_IMPLEMENTATIONS
-    probe_files = {path for path, _, _ in jit.loads[:3]}
-    assert len(probe_files) == 3 and all(p.endswith(".onnx") for p in probe_files)
-    assert {(device, threads) for _, device, threads in jit.loads} == {("cpu", 1)}
+    # The timed load (in its worker) got the export of the implementation picked (the
+    # deployed file stands for the implementation its metadata names).
+    [(path, device, threads)] = stats["loads"]
+    deployed = onnx_metadata(onnx_model)[SHIFT_IMPL_KEY]
+    exported = "model.onnx" if stats["shift_impl"] == deployed else f"{stats['shift_impl']}.onnx"
+    assert Path(path).name == exported and (device, threads) == ("cpu", 1)
     assert result["env"]["jit"] == "traced " + torch.__version__
 
 
@@ -190,12 +197,55 @@ def test_unknown_runtime_names_are_refused_naming_them_and_the_known_ones(regist
         get_runtime("nope")
 
 
-def test_onnxruntime_without_a_cuda_provider_says_so(monkeypatch):
+@pytest.fixture
+def fresh_cuda_check():
+    """The CUDA check is cached per process: each test sees its own conditions."""
+    cuda_unavailable.cache_clear()
+    yield
+    cuda_unavailable.cache_clear()
+
+
+def test_onnxruntime_without_a_cuda_provider_says_so_and_names_the_fix(monkeypatch,
+                                                                       fresh_cuda_check):
     import onnxruntime
 
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
     ort = get_runtime("onnxruntime")
     assert ort.unavailable("cpu") is None
-    assert "no CUDAExecutionProvider (install onnxruntime-gpu)" in ort.unavailable("cuda:0")
-    assert ort.details("cuda:1") == {"provider": "CUDAExecutionProvider"}
+    reason = ort.unavailable("cuda:0")
+    assert "no CUDAExecutionProvider" in reason and reason.endswith(GPU_INSTALL)
+    assert ort.details("cuda:1") == {"provider": "CUDAExecutionProvider", "tf32": False}
     assert get_runtime("eager").unavailable("cuda:0") is None
+
+
+def test_the_cuda_provider_runs_without_tf32():
+    # ONNX Runtime's CUDA provider rounds convolutions to TF32 unless told not to.
+    assert session_providers(None) == ["CPUExecutionProvider"]
+    cuda, cpu = session_providers(1)
+    assert cuda == ("CUDAExecutionProvider", {"device_id": 1, "use_tf32": 0})
+    assert cpu == "CPUExecutionProvider"
+
+
+def test_a_listed_cuda_provider_whose_session_falls_back_to_the_cpu_is_refused(
+        monkeypatch, fresh_cuda_check):
+    # The CPU package asked for CUDA falls back to the CPU, as onnxruntime-gpu does
+    # without its CUDA libraries: listed, yet no session runs on the GPU.
+    import onnxruntime
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    reason = get_runtime("onnxruntime").unavailable("cuda:0")
+    assert "lists the CUDAExecutionProvider, but a session on GPU 0 falls back to the CPU" in reason
+    assert reason.endswith(GPU_INSTALL)
+
+
+def test_the_cpu_and_gpu_packages_installed_together_are_refused(monkeypatch, tmp_path,
+                                                                 fresh_cuda_check):
+    # A real dist-info folder on sys.path, as pip leaves after `pip install onnxruntime-gpu`.
+    info = tmp_path / "onnxruntime_gpu-1.31.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: onnxruntime-gpu\nVersion: 1.31.1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reason = get_runtime("onnxruntime").unavailable("cuda:0")
+    assert "and onnxruntime-gpu 1.31.1 are both installed" in reason
+    assert reason.startswith("onnxruntime ") and reason.endswith(GPU_INSTALL)

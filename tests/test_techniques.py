@@ -243,3 +243,32 @@ def test_gan_variants_are_checked_against_the_registry(invres):
     for bad in ("pix2pix-nope", f"pix2pix-{NAME}"):  # unknown; registered without encoder_conv
         with pytest.raises(ConfigError, match=f"'gan.variants': unknown generator '{bad}'"):
             load_config(config_yaml, schema, {"gan": {"variants": [bad]}})
+
+
+# --- the Shuffle technique's channel shuffle in both memory formats ---------------------
+
+
+@pytest.mark.parametrize("shape, groups", [((2, 12, 5, 7), 3), ((3, 32, 8, 8), 2), ((1, 16, 1, 1), 8)])
+def test_channel_shuffle_is_identical_in_both_memory_formats(shape, groups):
+    from archopt.models.layers import channel_shuffle
+
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    plain = channel_shuffle(x, groups)
+    last = channel_shuffle(x.contiguous(memory_format=torch.channels_last), groups)
+    assert torch.equal(plain, last) and plain.is_contiguous()
+    assert last.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_channels_last_shuffle_network_shuffles_without_leaving_channels_last():
+    from archopt.models.layers import ChannelShuffle
+
+    model = get_model("resnet20-shuffle").to(memory_format=torch.channels_last).eval()
+    layouts = []
+    for module in model.modules():
+        if isinstance(module, ChannelShuffle) and module.groups > 1:
+            module.register_forward_hook(
+                lambda _, __, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last))
+            )
+    with torch.no_grad():
+        model(torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last))
+    assert layouts and all(layouts)

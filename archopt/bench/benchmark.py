@@ -1,25 +1,29 @@
 """One network's single-image benchmark in every configured runtime (``archopt.runtimes``).
 
 Every runtime is timed on the same images and checked against eager PyTorch: the
-reference logits come from the CPU model in batches with the default shift
-implementation, each runtime's own logits must match them within ``atol``, and its
-top-1/top-5 are computed from its own logits. Shift networks run with the shift
-implementation that was fastest for that runtime on that device, picked here among ONNX
-exports of each implementation; the exception is the runtime ``model.onnx`` is deployed
-to (``Runtime.deploys_onnx``) on the CPU, which times ``model.onnx`` itself, whose
-metadata records the choice made when it was exported.
+reference logits come from the CPU model in batches with the reference implementation
+of each technique's layers, each runtime's own logits must match them within ``atol``,
+and its top-1/top-5 are computed from its own logits. A network using a technique whose
+layers have several implementations runs with the one that was fastest for that runtime
+on that device (:mod:`archopt.bench.implementations`), picked here among ONNX exports of
+each; the exception is the runtime ``model.onnx`` is deployed to
+(``Runtime.deploys_onnx``) on the CPU, which times ``model.onnx`` itself, whose metadata
+records the choice made when it was exported.
+
+Runtimes run in one worker process per job (:mod:`archopt.bench.worker`), the probe and
+the timing alike: one that raises, dies in native code, or disagrees with eager PyTorch
+gets ``{"failed": reason}`` (one that cannot run on the device ``{"skipped": reason}``)
+and the others keep their timings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import json
 import logging
-import multiprocessing
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,59 +31,32 @@ import numpy as np
 import torch
 from torch import nn
 
-from archopt.bench.env import check_threads, environment
+from archopt.bench.env import check_threads, environment, registered_runtimes
+from archopt.bench.implementations import (
+    ProbeTimings,
+    Variant,
+    as_metadata,
+    from_metadata,
+    pick_implementations,
+    result_fields,
+    set_reference,
+    set_variant,
+    variant_file_stem,
+    variant_of,
+)
+from archopt.bench.settings import BenchSettings
 from archopt.bench.stats import between_processes, latency_stats, topk_accuracy
-from archopt.bench.timing import (
-    Progress,
-    fastest,
-    load_timed,
-    median_ms_interleaved,
-    progress_logger,
-    time_images,
-)
+from archopt.bench.timing import Progress, load_timed, progress_logger, time_images
+from archopt.bench.worker import RuntimeFailure, Worker, describe
 from archopt.export import onnx_bytes, onnx_metadata, with_metadata
-from archopt.models.layers import SHIFT_IMPLEMENTATIONS, ChannelShift, set_shift_impl, uses_shift
-from archopt.models.layers.shift import DEFAULT_SHIFT_IMPL
+from archopt.io import atomic_path
 from archopt.plugins import load_plugins
-from archopt.runtimes import (
-    Runner,
-    Runtime,
-    check_runtime_names,
-    deployed_runtime,
-    get_runtime,
-    list_runtimes,
-)
+from archopt.runtimes import Runner, Runtime, deployed_runtime, get_runtime
 
 DEVICES = ("cpu", "cuda")
-SHIFT_IMPL_KEY = "archopt.shift_impl"
-SHIFT_TIMINGS_KEY = "archopt.shift_impl_ms"
-PROBE_IMAGES = 5  # images timed to pick the shift implementation
 REFERENCE_BATCH = 256
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BenchSettings:
-    """How to benchmark (the ``bench`` config section plus the job's threads)."""
-
-    threads: int = 1
-    warmup: int = 10
-    # Every registered runtime unless the config names some.
-    runtimes: tuple[str, ...] = field(default_factory=lambda: tuple(list_runtimes()))
-    atol: float = 1e-3
-    # Timing goes on over the images (cycling) until both are reached (MLPerf single-stream).
-    min_queries: int = 0
-    min_duration_s: float = 0.0
-    # Fresh processes per runtime; 1 = time in this process.
-    repeats: int = 1
-    # The config's plugins, imported in each fresh process so their runtimes exist there.
-    plugins: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        check_runtime_names(self.runtimes)
-        if self.repeats < 1:
-            raise ValueError(f"config key 'bench.repeats' must be at least 1, got {self.repeats}")
 
 
 def configure_torch(threads: int) -> None:
@@ -92,8 +69,8 @@ def configure_torch(threads: int) -> None:
 
 
 def reference_logits(model: nn.Module, images: np.ndarray) -> np.ndarray:
-    """Eager CPU logits in batches, with the default shift implementation."""
-    set_shift_impl(model, DEFAULT_SHIFT_IMPL)
+    """Eager CPU logits in batches, with the reference implementation of each technique."""
+    set_reference(model)
     model.eval()
     with torch.inference_mode():
         parts = [
@@ -103,63 +80,52 @@ def reference_logits(model: nn.Module, images: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def pick_shift_impl(
-    model: nn.Module, make_runner: Callable[[nn.Module], Runner], images: np.ndarray, warmup: int
-) -> tuple[str | None, dict[str, float]]:
-    """Time every shift implementation through ``make_runner(model)``; keep the fastest.
-
-    Returns ``(None, {})`` for a network without a shift. The model is left set to the
-    chosen implementation.
-    """
-    if not uses_shift(model):
-        return None, {}
-    runners = {impl: make_runner(set_shift_impl(model, impl)) for impl in SHIFT_IMPLEMENTATIONS}
-    timings = median_ms_interleaved(runners, images[:PROBE_IMAGES], warmup)
-    chosen = fastest(timings)
-    set_shift_impl(model, chosen)
-    return chosen, timings
-
-
-def shift_impl_of(model: nn.Module) -> str | None:
-    """The shift implementation ``model`` runs, None when it has no shift."""
-    return next((m.impl for m in model.modules() if isinstance(m, ChannelShift)), None)
-
-
 class OnnxExports:
-    """ONNX files of one network in ``folder``, one per shift implementation.
+    """ONNX files of one network in ``folder``, one per variant (the implementation of
+    each technique it uses that has several; :mod:`archopt.bench.implementations`).
 
     Each is exported on first use and shared by every runtime that reads it. The deployed
-    file, when given, stands for the implementation its metadata records (for a network
-    without a shift: for the network), so runtimes timing that implementation time it.
+    file, when given, stands for the variant its metadata records (for a network with
+    nothing to choose: for the network), so runtimes timing that variant time it.
     """
 
     def __init__(self, example: np.ndarray, folder: Path, deployed: bytes | None = None) -> None:
         self._example = torch.from_numpy(example[:1])
         self._folder = folder
-        self._paths: dict[str | None, str] = {}
+        self._paths: dict[tuple[tuple[str, str], ...], str] = {}
         metadata = {} if deployed is None else onnx_metadata(deployed)
-        self.deployed_impl: str | None = metadata.get(SHIFT_IMPL_KEY)
-        self.deployed_timings: dict[str, float] = json.loads(metadata.get(SHIFT_TIMINGS_KEY, "{}"))
+        self.deployed_variant, self.deployed_timings = from_metadata(metadata)
         self.deployed_path: str | None = None
         if deployed is not None:
             self.deployed_path = str(folder / "model.onnx")
             Path(self.deployed_path).write_bytes(deployed)
-            self._paths[self.deployed_impl] = self.deployed_path
+            self._paths[_key(self.deployed_variant)] = self.deployed_path
 
     def path(self, model: nn.Module) -> str:
-        """The ONNX file of ``model`` as it is now (its shift implementation)."""
-        impl = shift_impl_of(model)
-        if impl not in self._paths:
-            path = self._folder / f"{impl or 'network'}.onnx"
-            path.write_bytes(onnx_bytes(model, self._example))
-            self._paths[impl] = str(path)
-        return self._paths[impl]
+        """The ONNX file of ``model`` as it is now (its variant).
+
+        Worker processes get copies of this object: a file one of them exported (written
+        atomically) is found on disk by the next."""
+        variant = variant_of(model)
+        key = _key(variant)
+        if key not in self._paths:
+            path = self._folder / f"{variant_file_stem(variant)}.onnx"
+            if not path.exists():
+                with atomic_path(path) as tmp:
+                    tmp.write_bytes(onnx_bytes(model, self._example))
+            self._paths[key] = str(path)
+        return self._paths[key]
+
+
+def _key(variant: Variant) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(variant.items()))
 
 
 def runtime_loader(
     runtime: Runtime, exports: OnnxExports, device: str, threads: int
 ) -> Callable[[nn.Module], Runner]:
-    """``make_runner`` for :func:`pick_shift_impl`: ``runtime`` loads a model and its export."""
+    """``make_runner`` for :func:`~archopt.bench.implementations.pick_implementations`:
+    ``runtime`` loads a model and its export."""
 
     def make(model: nn.Module) -> Runner:
         # A copy: the probe switches ``model`` to the next implementation right after.
@@ -169,7 +135,7 @@ def runtime_loader(
 
 
 def deployable_onnx(model: nn.Module, example: np.ndarray, threads: int, warmup: int) -> bytes:
-    """ONNX bytes of ``model`` with the shift implementation fastest on the CPU in the
+    """ONNX bytes of ``model`` with the implementations fastest on the CPU in the
     runtime it is deployed to (``Runtime.deploys_onnx``: ONNX Runtime).
 
     The choice and the probe timings go into the model's metadata, where the benchmark
@@ -180,12 +146,12 @@ def deployable_onnx(model: nn.Module, example: np.ndarray, threads: int, warmup:
     with tempfile.TemporaryDirectory(prefix="archopt-export-") as folder:
         exports = OnnxExports(example, Path(folder))
         make = runtime_loader(runtime, exports, "cpu", threads)
-        impl, timings = pick_shift_impl(net, make, example, warmup)
+        variant, timings = pick_implementations(net, make, example, warmup)
         data = Path(exports.path(net)).read_bytes()
-    if impl is None:
+    if not variant:
         return data
-    log.info("%s CPU shift timings (ms): %s -> %s", runtime.name, timings, impl)
-    return with_metadata(data, {SHIFT_IMPL_KEY: impl, SHIFT_TIMINGS_KEY: json.dumps(timings)})
+    log.info("%s CPU implementation timings (ms): %s -> %s", runtime.name, timings, variant)
+    return with_metadata(data, as_metadata(variant, timings))
 
 
 @dataclass(frozen=True)
@@ -219,48 +185,49 @@ def time_runtime(
     return Timed(samples, logits, load_ms, first_ms)
 
 
-def _time_in_this_process(
-    name: str, onnx_path: str, net: nn.Module, images: np.ndarray, device: str,
+def worker_setup(threads: int, plugins: tuple[str, ...]) -> None:
+    """What a worker process runs first: the job's torch settings and plugins."""
+    configure_torch(threads)
+    load_plugins(plugins)
+
+
+def bench_worker(settings: BenchSettings, logger: logging.Logger = log) -> Worker:
+    """A worker process for the runtimes of one job (see :mod:`archopt.bench.worker`)."""
+    return Worker(worker_setup, (settings.threads, settings.plugins), logger)
+
+
+def probe_variant(
+    runtime: Runtime, model: nn.Module, exports: OnnxExports, images: np.ndarray, device: str,
     settings: BenchSettings,
-) -> Timed:
-    """What a fresh process runs: the job's torch settings and plugins, then the timing."""
-    configure_torch(settings.threads)
-    load_plugins(settings.plugins)
-    return time_runtime(get_runtime(name), onnx_path, net, images, device, settings)
+) -> tuple[str, Variant, ProbeTimings]:
+    """In a worker: (ONNX file, variant, probe timings) ``runtime`` is timed with on
+    ``device``."""
+    _, onnx_path, variant, timings = _variant(runtime, model, exports, images, device, settings)
+    return onnx_path, variant, timings
 
 
-def time_in_fresh_processes(
-    name: str, onnx_path: str, net: nn.Module, images: np.ndarray, device: str,
+def timed_run(
+    runtime: Runtime, onnx_path: str, net: nn.Module, images: np.ndarray, device: str,
     settings: BenchSettings,
-) -> list[Timed]:
-    """``settings.repeats`` timings of runtime ``name``, each in a new process, one at a time.
+) -> tuple[Timed, dict[str, Any]]:
+    """In a worker: one process's timings of ``runtime``, and its details after the load
+    (a runtime may learn them while loading, e.g. whether inductor could freeze)."""
+    progress = progress_logger(log, runtime.name, max(len(images), settings.min_queries))
+    timed = time_runtime(runtime, onnx_path, net, images, device, settings, progress)
+    return timed, runtime.details(device)
 
-    Spawned, not forked: a fork inherits CUDA and thread-pool state (and caches) that a
-    fresh process would not have.
-    """
-    context = multiprocessing.get_context("spawn")
-    runs = []
-    for _ in range(settings.repeats):
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            runs.append(pool.submit(_time_in_this_process, name, onnx_path, net, images,
-                                    device, settings).result())
-    return runs
+
+def max_abs_diff(runs: list[Timed], reference: np.ndarray) -> float:
+    return max(float(np.abs(run.logits - reference).max()) for run in runs)
 
 
 def summarize(
-    runtime: str,
     runs: list[Timed],
     reference: np.ndarray,
     labels: np.ndarray | None,
     atol: float,
 ) -> dict[str, Any]:
-    """Statistics of every query of every process, checked against the eager reference."""
-    max_abs_diff = max(float(np.abs(run.logits - reference).max()) for run in runs)
-    if not max_abs_diff <= atol:  # also catches NaN
-        raise ValueError(
-            f"{runtime}: outputs differ from eager PyTorch by up to {max_abs_diff:.3g}, more "
-            f"than config key 'bench.atol' = {atol}"
-        )
+    """Statistics of every query of every process, with their distance to the eager reference."""
     logits = runs[0].logits
     accuracy = {} if labels is None else {
         "top1": topk_accuracy(logits, labels, 1),
@@ -279,7 +246,8 @@ def summarize(
             {"median_ms": median, "first_ms": run.first_ms, "load_ms": run.load_ms,
              "n": int(run.samples_ns.size)} for median, run in zip(medians, runs)
         ]
-    return stats | protocol | accuracy | {"max_abs_diff": max_abs_diff, "atol": atol}
+    return stats | protocol | accuracy | {"max_abs_diff": max_abs_diff(runs, reference),
+                                          "atol": atol}
 
 
 def _variant(
@@ -289,36 +257,104 @@ def _variant(
     images: np.ndarray,
     device: str,
     settings: BenchSettings,
-) -> tuple[nn.Module, str, str | None, dict[str, float]]:
-    """The network ``runtime`` is timed with on ``device``: (model, its ONNX file, shift
-    implementation, probe timings)."""
+) -> tuple[nn.Module, str, Variant, ProbeTimings]:
+    """The network ``runtime`` is timed with on ``device``: (model, its ONNX file, its
+    variant, probe timings)."""
     net = copy.deepcopy(model)
     if runtime.deploys_onnx and device == "cpu" and exports.deployed_path is not None:
         # The deployed file as is: the benchmarked file is the one users get.
-        if exports.deployed_impl is not None:
-            set_shift_impl(net, exports.deployed_impl)
-        return net, exports.deployed_path, exports.deployed_impl, exports.deployed_timings
+        set_variant(net, exports.deployed_variant)
+        return net, exports.deployed_path, exports.deployed_variant, exports.deployed_timings
     make = runtime_loader(runtime, exports, device, settings.threads)
-    impl, timings = pick_shift_impl(net, make, images, settings.warmup)
-    return net, exports.path(net), impl, timings
+    variant, timings = pick_implementations(net, make, images, settings.warmup)
+    return net, exports.path(net), variant, timings
 
 
 def _bench_runtime(
+    worker: Worker,
     runtime: Runtime,
     model: nn.Module,
     exports: OnnxExports,
     images: np.ndarray,
     device: str,
     settings: BenchSettings,
-    progress: Progress,
 ) -> tuple[list[Timed], dict[str, Any]]:
-    """Pick the shift implementation for ``runtime`` on ``device``, then time the queries."""
-    net, onnx_path, impl, timings = _variant(runtime, model, exports, images, device, settings)
+    """Pick the implementations for ``runtime`` on ``device``, then time the queries:
+    in ``worker``, or with ``bench.repeats`` > 1 in as many fresh processes.
+
+    Raises :class:`RuntimeFailure` when the runtime raises or its process dies."""
+    onnx_path, variant, timings = worker.call(
+        probe_variant, runtime, model, exports, images, device, settings)
+    net = set_variant(copy.deepcopy(model), variant)
+    args = (runtime, onnx_path, net, images, device, settings)
     if settings.repeats == 1:
-        runs = [time_runtime(runtime, onnx_path, net, images, device, settings, progress)]
+        measured = [worker.call(timed_run, *args)]
     else:
-        runs = time_in_fresh_processes(runtime.name, onnx_path, net, images, device, settings)
-    return runs, {"shift_impl": impl, "shift_impl_ms": timings} | runtime.details(device)
+        measured = []
+        for _ in range(settings.repeats):
+            with bench_worker(settings, worker.logger) as fresh:
+                measured.append(fresh.call(timed_run, *args))
+    runs = [timed for timed, _ in measured]
+    return runs, result_fields(variant, timings) | measured[-1][1]
+
+
+def runtime_unavailable(runtime: Runtime, device: str) -> str | None:
+    """In a worker: ``runtime.unavailable(device)``, which may import its library or open a
+    session to check (this process then imports none of them)."""
+    return runtime.unavailable(device)
+
+
+def worker_environment(worker: Worker, threads: int, cuda_device: str | None) -> dict[str, Any]:
+    """The ``env`` record, asked of the worker, which has imported the runtimes' libraries;
+    from this process where the worker cannot answer."""
+    runtimes = registered_runtimes()
+    try:
+        return worker.call(environment, threads, cuda_device, runtimes)
+    except RuntimeFailure:
+        return environment(threads, cuda_device, runtimes)
+
+
+def failed(logger: logging.Logger, runtime: str, reason: str) -> dict[str, str]:
+    """A runtime's entry when it failed: the others' timings are kept."""
+    logger.warning("%s: failed (%s)", runtime, reason)
+    return {"failed": reason}
+
+
+def bench_one(
+    worker: Worker,
+    runtime: Runtime,
+    model: nn.Module,
+    exports: OnnxExports,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    reference: np.ndarray,
+    device: str,
+    settings: BenchSettings,
+) -> dict[str, Any]:
+    """One runtime's entry of a bench JSON: its statistics, ``{"skipped": reason}`` where
+    it cannot run on ``device``, or ``{"failed": reason}`` where it raised, its process
+    died, or its outputs differ from eager PyTorch by more than ``bench.atol``."""
+    logger, name = worker.logger, runtime.name
+    try:
+        reason = worker.call(runtime_unavailable, runtime, device)
+        if not reason:
+            runs, extra = _bench_runtime(worker, runtime, model, exports, images, device,
+                                         settings)
+    except Exception as error:  # noqa: BLE001 - a runtime's failure is its result only
+        why = str(error) if isinstance(error, RuntimeFailure) else describe(error)
+        return failed(logger, name, why)
+    if reason:
+        logger.info("%s: skipped (%s)", name, reason)
+        return {"skipped": reason}
+    summary = summarize(runs, reference, labels, settings.atol)
+    if not summary["max_abs_diff"] <= settings.atol:  # also catches NaN
+        return failed(logger, name, f"outputs differ from eager PyTorch by up to "
+                      f"{summary['max_abs_diff']:.3g}, more than config key 'bench.atol' = "
+                      f"{settings.atol}")
+    logger.info("%s: median %.3f ms over %d queries (load %.0f ms, first %.2f ms)%s",
+                name, summary["median_ms"], summary["n"], summary["load_ms"],
+                summary["first_ms"], f", {summary['warning']}" if summary["warning"] else "")
+    return summary | extra | settings.protocol()
 
 
 def benchmark(
@@ -329,6 +365,7 @@ def benchmark(
     device: str = "cpu",
     settings: BenchSettings | None = None,
     logger: logging.Logger = log,
+    worker: Worker | None = None,
 ) -> dict[str, Any]:
     """Benchmark ``model`` (CPU, eval) and its deployed ONNX export on ``images`` one at a time.
 
@@ -336,7 +373,9 @@ def benchmark(
     (top-1/top-5 from each runtime's own outputs) or None for generators, ``device`` a
     torch device (``cpu``, ``cuda:0``). Returns one object per configured runtime (every
     registered one by default) plus ``env``; a runtime that cannot run on the device says
-    why in ``skipped``.
+    why in ``skipped``, one that fails (raises, crashes, or disagrees with eager) in
+    ``failed``, and the others keep their timings. The runtimes run in ``worker``
+    (:func:`bench_worker`; one of its own when None), a process of their own.
     """
     settings = settings or BenchSettings()
     check_threads(settings.threads)
@@ -346,26 +385,16 @@ def benchmark(
             f"need at least 2 images (with one label each for a classifier), got "
             f"{len(images)} images and {'no' if labels is None else len(labels)} labels"
         )
-    reference = reference_logits(model, images)
     result: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="archopt-bench-") as folder:
+    with (tempfile.TemporaryDirectory(prefix="archopt-bench-") as folder,
+          contextlib.ExitStack() as stack):
+        if worker is None:
+            worker = stack.enter_context(bench_worker(settings, logger).start())
+        reference = reference_logits(model, images)  # while the worker starts
         exports = OnnxExports(images, Path(folder), deployed=onnx_model)
         for name in settings.runtimes:
-            runtime = get_runtime(name)
-            reason = runtime.unavailable(device)
-            if reason:
-                logger.info("%s: skipped (%s)", name, reason)
-                result[name] = {"skipped": reason}
-                continue
-            queries = max(len(images), settings.min_queries)
-            progress = progress_logger(logger, name, queries)
-            runs, extra = _bench_runtime(runtime, model, exports, images, device, settings, progress)
-            summary = summarize(name, runs, reference, labels, settings.atol)
-            result[name] = summary | extra
-            logger.info("%s: median %.3f ms over %d queries (load %.0f ms, first %.2f ms)%s",
-                        name, summary["median_ms"], summary["n"], summary["load_ms"],
-                        summary["first_ms"], f", {summary['warning']}" if summary["warning"]
-                        else "")
-    cuda = device.startswith("cuda")
-    result["env"] = environment(settings.threads, device if cuda else None)
+            result[name] = bench_one(worker, get_runtime(name), model, exports, images, labels,
+                                     reference, device, settings)
+        cuda = device.startswith("cuda")
+        result["env"] = worker_environment(worker, settings.threads, device if cuda else None)
     return result

@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 import os
 import platform
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from archopt.runtimes import get_runtime, list_runtimes
+from archopt.runtimes import Runtime, get_runtime, list_runtimes
 
 
 def cpu_model() -> str:
@@ -91,10 +92,16 @@ def frequency_policy() -> dict[str, Any]:
     }
 
 
-def environment(threads: int, cuda_device: str | None = None) -> dict[str, Any]:
+def registered_runtimes() -> list[Runtime]:
+    return [get_runtime(name) for name in list_runtimes()]
+
+
+def environment(threads: int, cuda_device: str | None = None,
+                runtimes: Iterable[Runtime] | None = None) -> dict[str, Any]:
     """The ``env`` object of a bench JSON; ``cuda_device`` names the GPU when one is used.
 
-    Library versions come from every registered runtime, configured or not.
+    Library versions come from ``runtimes``: every registered one (configured or not) by
+    default.
     """
     env: dict[str, Any] = {
         "cpu_model": cpu_model(),
@@ -109,8 +116,8 @@ def environment(threads: int, cuda_device: str | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "numpy": np.__version__,
     }
-    for name in list_runtimes():
-        env |= get_runtime(name).versions()
+    for runtime in registered_runtimes() if runtimes is None else runtimes:
+        env |= runtime.versions()
     if cuda_device is not None:
         index = torch.device(cuda_device).index or 0
         env |= {

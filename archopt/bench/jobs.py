@@ -11,21 +11,19 @@ import torch
 
 from archopt.bench.benchmark import (
     DEVICES,
-    BenchSettings,
+    bench_worker,
     benchmark,
     configure_torch,
     deployable_onnx,
 )
 from archopt.bench.env import environment
-from archopt.data import normalize
-from archopt.data.maps import MapsPairs
+from archopt.bench.settings import job_bench_settings
 from archopt.datasets import get_dataset
 from archopt.gpu import claim_device, local_gpu_count
 from archopt.io import atomic_path, write_json_atomic
 from archopt.models import input_shape
-from archopt.paths import is_paired
 from archopt.train.checkpoint import load_weights
-from archopt.workflow import job_logger
+from archopt.workflow import start_job
 
 PROBE_SEED = 0
 
@@ -33,25 +31,19 @@ PROBE_SEED = 0
 def benchmark_images(
     marker: str | os.PathLike, dataset: str, limit: int | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The first ``limit`` test images (all when None), normalized, with their labels.
+    """The dataset's first ``limit`` test inputs (all when None), as its networks take
+    them, with their labels (None for a generator's): ``Dataset.test_inputs``.
 
-    For maps: the first ``limit`` validation satellites at 256x256 in [-1, 1], no labels.
     ``marker`` is the dataset's download marker, ``resources/{dataset}/download.json``
-    (``dataset_marker``); its grandparent is the ``resources`` root the data loader expects.
+    (``dataset_marker``); its grandparent is the ``resources`` root the readers expect.
     """
-    root = Path(marker).parent.parent
-    if is_paired(dataset):
-        pairs = MapsPairs(root, "val", train=False, subset=limit)
-        return np.ascontiguousarray(torch.stack([pairs[i][0] for i in range(len(pairs))]).numpy()), None
-    test = get_dataset(dataset).read(root).test
-    count = len(test) if limit is None else min(limit, len(test))
-    images = normalize(test.images[:count], dataset).numpy()
-    return np.ascontiguousarray(images), test.labels[:count].numpy()
+    images, labels = get_dataset(dataset).read_test_inputs(Path(marker).parent.parent, limit)
+    return np.ascontiguousarray(images, dtype=np.float32), labels
 
 
 def export_job(snakemake: Any) -> None:
-    """Write ``model.onnx`` with the shift implementation fastest in ONNX Runtime on CPU."""
-    logger = job_logger(snakemake, "onnx_export")
+    """Write ``model.onnx`` with the implementations fastest in ONNX Runtime on CPU."""
+    logger = start_job(snakemake, "onnx_export").logger
     dataset, name = snakemake.wildcards.dataset, snakemake.wildcards.model
     torch.set_num_threads(snakemake.threads)
     model = load_weights(snakemake.input.checkpoint, name, dataset)
@@ -66,21 +58,14 @@ def export_job(snakemake: Any) -> None:
 
 def bench_job(snakemake: Any) -> None:
     """Benchmark one selected network on one device; write its JSON."""
-    logger = job_logger(snakemake, "bench")
+    # The job holds every core (archopt.exclusive); its runtimes use bench.threads, at
+    # most the job's threads (from_config caps them).
+    job = start_job(snakemake, "bench", job_bench_settings)
+    logger, settings = job.logger, job.settings
     dataset, name = snakemake.wildcards.dataset, snakemake.wildcards.model
     device = snakemake.wildcards.device
     if device not in DEVICES:
         raise ValueError(f"bench device {device!r} is not one of {DEVICES}")
-    settings = BenchSettings(
-        threads=snakemake.threads,
-        warmup=snakemake.params.warmup,
-        runtimes=tuple(snakemake.params.runtimes),
-        atol=snakemake.params.atol,
-        min_queries=snakemake.params.min_queries,
-        min_duration_s=snakemake.params.min_duration_s,
-        repeats=snakemake.params.repeats,
-        plugins=tuple(snakemake.config.get("plugins", [])),
-    )
     configure_torch(settings.threads)
     header = {"model": name, "dataset": dataset, "device": device}
     if device == "cuda" and local_gpu_count() == 0:
@@ -89,12 +74,15 @@ def bench_job(snakemake: Any) -> None:
         skipped = {"skipped": reason, "env": environment(settings.threads)}
         write_json_atomic(snakemake.output.json, header | skipped)
         return
-    model = load_weights(snakemake.input.checkpoint, name, dataset)
-    images, labels = benchmark_images(snakemake.input.data, dataset, snakemake.params.images)
-    onnx_model = Path(snakemake.input.onnx).read_bytes()
-    logger.info("benchmarking %s on %s: %d images, %s", name, device, len(images), settings)
-    with claim_device(device) as placement:
-        result = benchmark(model, onnx_model, images, labels, placement.device, settings, logger)
+    # Its Python and torch start on another core while this process loads the network.
+    with bench_worker(settings, logger).start() as worker:
+        model = load_weights(snakemake.input.checkpoint, name, dataset)
+        images, labels = benchmark_images(snakemake.input.data, dataset, snakemake.params.images)
+        onnx_model = Path(snakemake.input.onnx).read_bytes()
+        logger.info("benchmarking %s on %s: %d images, %s", name, device, len(images), settings)
+        with claim_device(int(device == "cuda"), logger=logger) as placement:  # alone on its GPU
+            result = benchmark(model, onnx_model, images, labels, placement.device, settings,
+                               logger, worker)
     storage = {
         "checkpoint_bytes": os.path.getsize(snakemake.input.checkpoint),
         "onnx_bytes": len(onnx_model),

@@ -1,8 +1,8 @@
 """Single-image timing loops, the same for every runtime.
 
-A *runner* (what a runtime's ``load`` returns) maps one image (a float32 array of shape
-(1, C, H, W) in host memory) to its logits in host memory. Every runtime is timed the
-same way: from the host input to the host output, one ``time.perf_counter_ns`` pair
+A *runner* (what a runtime's ``load`` returns) takes one image (a float32 array of
+shape (1, C, H, W) in host memory) and returns its logits in host memory. Every runtime
+is timed the same way: from the host input to the host output, one ``time.perf_counter_ns`` pair
 around each call, so on a GPU the copies in and out are part of every timing, as they
 are for a deployed model.
 """
@@ -106,14 +106,15 @@ def fastest(timings_ms: dict[str, float]) -> str:
 def progress_logger(
     log: logging.Logger, label: str, total: int, every_s: float = 10.0
 ) -> Progress:
-    """A progress callback logging done/total, elapsed time and ETA at most every ``every_s``."""
+    """A progress callback logging done/total, elapsed time and ETA at most every ``every_s``,
+    and once when ``total`` is reached (timing may go on past it, until ``min_duration_s``)."""
     started = time.monotonic()
     last = started
 
     def report(done: int) -> None:
         nonlocal last
         now = time.monotonic()
-        if now - last < every_s and done < total:
+        if now - last < every_s and done != total:
             return
         last = now
         elapsed = now - started

@@ -1,5 +1,5 @@
 """``archopt device import RESULTS.json --name NAME``: a target device's run_bench.py
-results into this study's bench files (README "Measure on your device")."""
+results into this study's bench files (docs/devices.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``archopt study serve|results``: the perceptual real-vs-fake study (README "Perceptual study")."""
+"""``archopt study serve|results``: the perceptual real-vs-fake study (docs/pix2pix.md)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ from archopt.paths import STUDY_BUNDLE, STUDY_RESULTS
 from archopt.perceptual.results import BOOTSTRAP_SAMPLES, NetworkResult, results_csv
 
 MAX_PORT = 65535
-DEFAULT_REQUEST_TIMEOUT_S = 30  # archopt.perceptual.serving.REQUEST_TIMEOUT_S (not imported:
-# it pulls in Flask and waitress, which `archopt --help` does not need)
+# archopt.perceptual.serving's REQUEST_TIMEOUT_S, MAX_CONNECTIONS_PER_ADDRESS and
+# CONNECTION_LIMIT (not imported: it pulls in Flask and waitress, which `archopt --help`
+# does not need)
+DEFAULT_REQUEST_TIMEOUT_S = 30
+DEFAULT_CONNECTIONS_PER_ADDRESS = 100
+SERVER_CONNECTIONS = 500
 
 
 def _integer(text: str) -> int:
@@ -43,6 +47,16 @@ def port_number(text: str) -> int:
     return value
 
 
+def proxy_address(text: str) -> str:
+    """An argparse type: the trusted proxy's IP address, as waitress compares it."""
+    from archopt.perceptual.serving import check_trusted_proxy
+
+    try:
+        return check_trusted_proxy(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("study", help="run the perceptual study server, compute results")
     commands = parser.add_subparsers(dest="study_command", required=True)
@@ -66,10 +80,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--threads", type=at_least(1), default=8, help="worker threads (default 8)")
     serve.add_argument("--request-timeout", type=at_least(1), default=DEFAULT_REQUEST_TIMEOUT_S,
                        metavar="SECONDS",
-                       help="close a connection that sends nothing for this long (default "
-                            f"{DEFAULT_REQUEST_TIMEOUT_S})")
-    serve.add_argument("--trusted-proxy", default=None, metavar="ADDRESS",
-                       help="address of a reverse proxy whose X-Forwarded-For/-Proto/-Host "
+                       help="a request must arrive whole (headers and body) within this "
+                            "long, and a connection that sends nothing is closed after it "
+                            f"(default {DEFAULT_REQUEST_TIMEOUT_S})")
+    serve.add_argument("--max-connections-per-address", type=at_least(1),
+                       default=DEFAULT_CONNECTIONS_PER_ADDRESS, metavar="N",
+                       help="open connections one client address may hold at once, of the "
+                            f"server's {SERVER_CONNECTIONS} (default {DEFAULT_CONNECTIONS_PER_ADDRESS}; the "
+                            "trusted proxy is exempt)")
+    serve.add_argument("--trusted-proxy", default=None, metavar="ADDRESS", type=proxy_address,
+                       help="IP address of a reverse proxy whose X-Forwarded-For/-Proto/-Host "
                             "headers are trusted (e.g. 127.0.0.1 behind nginx)")
     serve.set_defaults(func=run_serve)
 
@@ -109,7 +129,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"archopt study: serving on {url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
 
     serve(app, args.host, args.port, args.threads, args.trusted_proxy, announce,
-          args.request_timeout)
+          args.request_timeout, args.max_connections_per_address)
     return 0
 
 
@@ -130,7 +150,10 @@ def run_results(args: argparse.Namespace) -> int:
     if args.bootstrap < 1:
         raise ValueError(f"--bootstrap must be at least 1, got {args.bootstrap}")
     results = results_from_file(args.db, args.bootstrap, args.seed)
-    write_text_atomic(args.out, results_csv(results))
+    try:
+        write_text_atomic(args.out, results_csv(results))
+    except OSError as error:  # a read-only folder, a file where a folder should be, a full disk
+        raise ValueError(f"cannot write {args.out}: {error.strerror or error}") from None
     print(format_table(results))
     print(f"wrote {args.out} (networks with at least one finished test)")
     return 0

@@ -91,6 +91,12 @@ class ImageSet:
         coarse = None if self.coarse_labels is None else self.coarse_labels[index]
         return ImageSet(self.images[index], self.labels[index], coarse)
 
+    def to(self, device: torch.device | str) -> ImageSet:
+        """The same images on ``device`` (itself where they are there already): batches
+        are then made on that device (``archopt.data.batches``)."""
+        coarse = None if self.coarse_labels is None else self.coarse_labels.to(device)
+        return ImageSet(self.images.to(device), self.labels.to(device), coarse)
+
 
 @dataclass(frozen=True)
 class CifarData:

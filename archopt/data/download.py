@@ -34,7 +34,14 @@ from urllib.request import url2pathname
 
 from tqdm import tqdm
 
-from archopt.data.archive import ArchiveError, describe_text, safe_extract, text_start
+from archopt.data.archive import (
+    DEFAULT_LIMITS,
+    ArchiveError,
+    describe_text,
+    disk_full,
+    safe_extract,
+    text_start,
+)
 from archopt.data.manifest import (
     DOWNLOAD_MARKER,
     MANIFEST_NAME,
@@ -68,6 +75,12 @@ def archive_name(url: str, dataset: str) -> str:
     """
     path = unquote(urlparse(url).path)
     name = PurePosixPath(path).name
+    if name in (".", "..") or not name.isprintable():
+        # "%2e%2e" decodes to "..": resources/<dataset>/.. is the resources folder itself.
+        raise DownloadError(
+            f"URL {url} ends with {name!r}, which is not a file name; set "
+            f"datasets.{dataset}.url to the URL of the archive file itself."
+        )
     if not name or path.endswith("/"):
         raise DownloadError(
             f"URL {url} does not end with a file name: it names a folder, and a server answers "
@@ -153,6 +166,36 @@ def _stream(response: Any, part: Path, offset: int, logger: logging.Logger) -> s
                 digest.update(chunk)
     length = response.headers.get("Content-Length")
     total = offset + int(length) if length is not None else None
+    try:
+        _write_stream(response, part, offset, total, digest, logger)
+    except OSError as error:
+        # Opening or writing the file, not the network (whose errors fetch reports).
+        if not (disk_full(error) or error.filename == str(part)):
+            raise
+        raise DownloadError(_write_failure(part, error)) from None
+    if total is not None and part.stat().st_size != total:
+        raise DownloadError(
+            f"{part}: connection closed after {part.stat().st_size} of {total} bytes; "
+            "rerun to resume the download"
+        )
+    return digest.hexdigest()
+
+
+def _write_failure(part: Path, error: OSError) -> str:
+    """What went wrong writing the download itself (not the network); a full disk also
+    loses the partial file, which only took the space the disk lacks."""
+    if disk_full(error):
+        part.unlink(missing_ok=True)
+        return (f"disk full: could not write {part} ({error.strerror}); the partial download "
+                "was removed. Free space on that disk and rerun.")
+    return f"could not write {part}: {error.strerror or error}"
+
+
+def _write_stream(
+    response: Any, part: Path, offset: int, total: int | None, digest: Any,
+    logger: logging.Logger,
+) -> None:
+    """Append the response's bytes to ``part``, adding them to ``digest``, with progress."""
     with (
         open(part, "ab" if offset else "wb") as out,
         tqdm(
@@ -170,12 +213,6 @@ def _stream(response: Any, part: Path, offset: int, logger: logging.Logger) -> s
             out.write(chunk)
             digest.update(chunk)
             bar.update(len(chunk))
-    if total is not None and part.stat().st_size != total:
-        raise DownloadError(
-            f"{part}: connection closed after {part.stat().st_size} of {total} bytes; "
-            "rerun to resume the download"
-        )
-    return digest.hexdigest()
 
 
 def _remedies(dataset: str, archive: Path, md5: str | None) -> str:
@@ -341,7 +378,8 @@ def _extract_checked(
     archive member, not the temporary folder (gone by the time anyone reads the message)."""
     label = f"archive {url}"
     logger.info("extracting %s", source)
-    safe_extract(source, staging, source=label)
+    safe_extract(source, staging, source=label,
+                 limits=get_dataset(dataset).archive or DEFAULT_LIMITS)
     try:
         return check_structure(dataset, staging)
     except StructureError as error:

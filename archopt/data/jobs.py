@@ -10,7 +10,7 @@ from archopt.data.download import DownloadError, download_dataset
 from archopt.data.manifest import write_marker
 from archopt.data.structure import StructureError
 from archopt.paths import dataset_source
-from archopt.workflow import job_logger
+from archopt.workflow import start_job
 
 
 def download_job(snakemake: Any) -> None:
@@ -22,7 +22,7 @@ def download_job(snakemake: Any) -> None:
     A failure leaves the dataset in place, manifest included; Snakemake removes the marker.
     """
     dataset = snakemake.params.dataset
-    logger = job_logger(snakemake, f"download.{dataset}")
+    logger = start_job(snakemake, f"download.{dataset}").logger
     url = dataset_source(snakemake.config, dataset)["url"]
     dataset_dir = Path(snakemake.output[0]).parent
     try:

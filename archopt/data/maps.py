@@ -16,20 +16,21 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from archopt.data.specs import MAPS_SPEC
+from archopt.data.specs import maps_spec
 
 LOAD_SIZE = 286
 CROP_SIZE = 256
 
 
 def maps_folder(root: str | Path = "resources") -> Path:
-    return Path(root) / MAPS_SPEC.name / MAPS_SPEC.folder
+    spec = maps_spec()
+    return Path(root) / spec.name / spec.folder
 
 
 def read_maps(dataset: str, root: str | Path = "resources") -> Path:
     """The dataset registry's reader: the folder of the split folders (pairs are read by
     :class:`MapsPairs`, one at a time)."""
-    return Path(root) / dataset / MAPS_SPEC.folder
+    return Path(root) / dataset / maps_spec(dataset).folder
 
 
 def _pair_number(path: Path) -> int:
@@ -44,8 +45,9 @@ def list_pairs(
 ) -> list[Path]:
     """Pair files of ``split`` sorted by their number (1.jpg, 2.jpg, ..., 10.jpg); the first
     ``subset`` of them when given."""
-    if split not in MAPS_SPEC.splits:
-        raise ValueError(f"maps split {split!r} is not one of {list(MAPS_SPEC.splits)}")
+    splits = maps_spec().splits
+    if split not in splits:
+        raise ValueError(f"maps split {split!r} is not one of {list(splits)}")
     folder = maps_folder(root) / split
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -88,6 +90,21 @@ def _to_unit_range(images: torch.Tensor) -> torch.Tensor:
     return images.div(127.5).sub_(1.0)
 
 
+def _check_sizes(load_size: int, crop_size: int) -> None:
+    if crop_size > load_size:
+        raise ValueError(f"crop_size={crop_size} must not exceed load_size={load_size}")
+
+
+def draw_crop(
+    generator: torch.Generator | None, load_size: int = LOAD_SIZE, crop_size: int = CROP_SIZE
+) -> tuple[int, int, bool]:
+    """The random part of the training transform, ``(top, left, flip)``, drawn in this order:
+    drawn ahead for a whole epoch, it lets DataLoader workers do the rest."""
+    _check_sizes(load_size, crop_size)
+    top, left = torch.randint(0, load_size - crop_size + 1, (2,), generator=generator).tolist()
+    return top, left, bool(torch.rand((), generator=generator) < 0.5)
+
+
 def transform_pair(
     satellite: torch.Tensor,
     map_image: torch.Tensor,
@@ -96,17 +113,18 @@ def transform_pair(
     generator: torch.Generator | None = None,
     load_size: int = LOAD_SIZE,
     crop_size: int = CROP_SIZE,
+    crop: tuple[int, int, bool] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same resize, crop and flip for both halves; float32 ``(3, crop, crop)`` in [-1, 1]."""
-    if crop_size > load_size:
-        raise ValueError(f"crop_size={crop_size} must not exceed load_size={load_size}")
+    """The same resize, crop and flip for both halves; float32 ``(3, crop, crop)`` in [-1, 1].
+    ``crop``: the :func:`draw_crop` result to apply (default: drawn here from ``generator``)."""
+    _check_sizes(load_size, crop_size)
     pair = torch.stack([satellite, map_image])
     size = load_size if train else crop_size
     pair = _resize(pair, size)
     if train:
-        top, left = torch.randint(0, load_size - crop_size + 1, (2,), generator=generator).tolist()
+        top, left, flip = crop if crop is not None else draw_crop(generator, load_size, crop_size)
         pair = pair[:, :, top : top + crop_size, left : left + crop_size]
-        if torch.rand((), generator=generator) < 0.5:
+        if flip:
             pair = pair.flip(-1)
     pair = _to_unit_range(pair)
     return pair[0], pair[1]
@@ -149,3 +167,13 @@ class MapsPairs(Dataset):
             load_size=self.load_size,
             crop_size=self.crop_size,
         )
+
+
+def first_val_satellites(
+    dataset: str, root: str | Path, limit: int | None
+) -> tuple[np.ndarray, None]:
+    """The generators' benchmark inputs: the first ``limit`` validation satellites (all
+    when None) at ``CROP_SIZE`` in [-1, 1]; no labels (``Dataset.test_inputs``)."""
+    pairs = MapsPairs(root, "val", train=False, subset=limit)
+    satellites = torch.stack([pairs[i][0] for i in range(len(pairs))]).numpy()
+    return np.ascontiguousarray(satellites), None

@@ -1,17 +1,35 @@
-"""What each dataset looks like on disk: folders, files, classes, normalization statistics."""
+"""The layouts of the shipped readers' files, as a dataset file declares them.
+
+A dataset's file (``archopt/datasets/<name>.py``) owns everything about it: its name,
+folder, source, reader, structure check and, for a reader shared by several datasets
+(CIFAR's pickles), the layout that reader needs (:class:`CifarLayout`). This module holds
+only those layout types and the views the readers take of a registered dataset.
+Torch-free: the dataset files import it while the workflow is parsed.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archopt.datasets import get_dataset
-from archopt.datasets.cifar10 import CIFAR10
-from archopt.datasets.cifar100 import CIFAR100
+from archopt.datasets import Dataset, get_dataset
+
+
+@dataclass(frozen=True)
+class CifarLayout:
+    """The files and keys of one CIFAR archive in the official python (pickle) format."""
+
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    meta_file: str
+    label_key: str
+    class_names_key: str
+    coarse_label_key: str | None = None
+    coarse_names_key: str | None = None
 
 
 @dataclass(frozen=True)
 class CifarSpec:
-    """Layout of one CIFAR archive in the official python (pickle) format."""
+    """What the CIFAR reader needs: a registered dataset's facts and its :class:`CifarLayout`."""
 
     name: str
     title: str
@@ -22,65 +40,34 @@ class CifarSpec:
     label_key: str
     class_names_key: str
     num_classes: int
-    # Per-channel statistics of the training set, used by ``normalize`` (from the registry).
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    # Per-channel statistics of the training set, used by ``normalize``.
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     coarse_label_key: str | None = None
     coarse_names_key: str | None = None
 
 
-@dataclass(frozen=True)
-class MapsSpec:
-    """Layout of the pix2pix maps archive: ``maps/{train,val}/<n>.jpg`` side-by-side pairs."""
-
-    name: str
-    title: str
-    folder: str
-    splits: tuple[str, ...]
-
-
-CIFAR_SPECS: dict[str, CifarSpec] = {
-    "cifar10": CifarSpec(
-        name="cifar10",
-        title="CIFAR-10",
-        folder="cifar-10-batches-py",
-        train_files=tuple(f"data_batch_{i}" for i in range(1, 6)),
-        test_files=("test_batch",),
-        meta_file="batches.meta",
-        label_key="labels",
-        class_names_key="label_names",
-        num_classes=CIFAR10.num_classes,
-        mean=CIFAR10.mean,
-        std=CIFAR10.std,
-    ),
-    "cifar100": CifarSpec(
-        name="cifar100",
-        title="CIFAR-100",
-        folder="cifar-100-python",
-        train_files=("train",),
-        test_files=("test",),
-        meta_file="meta",
-        label_key="fine_labels",
-        class_names_key="fine_label_names",
-        num_classes=CIFAR100.num_classes,
-        mean=CIFAR100.mean,
-        std=CIFAR100.std,
-        coarse_label_key="coarse_labels",
-        coarse_names_key="coarse_label_names",
-    ),
-}
-
-MAPS_SPEC = MapsSpec(name="maps", title="pix2pix maps", folder="maps", splits=("train", "val"))
-
-
-
 def cifar_spec(dataset: str) -> CifarSpec:
-    try:
-        return CIFAR_SPECS[dataset]
-    except KeyError:
-        raise ValueError(
-            f"dataset {dataset!r} is not a CIFAR dataset; expected one of {sorted(CIFAR_SPECS)}"
-        ) from None
+    """The CIFAR reader's view of ``dataset``; a ValueError when its file declares no
+    :class:`CifarLayout`."""
+    registered = get_dataset(dataset)
+    layout = registered.layout
+    if not isinstance(layout, CifarLayout):
+        raise ValueError(f"dataset {dataset!r} is not in the CIFAR format: its file declares "
+                         f"no CifarLayout (layout={layout!r})")
+    return CifarSpec(
+        name=registered.name, title=registered.title, folder=registered.folder,
+        train_files=layout.train_files, test_files=layout.test_files,
+        meta_file=layout.meta_file, label_key=layout.label_key,
+        class_names_key=layout.class_names_key, num_classes=registered.num_classes,
+        mean=registered.mean, std=registered.std, coarse_label_key=layout.coarse_label_key,
+        coarse_names_key=layout.coarse_names_key,
+    )
+
+
+def maps_spec(dataset: str = "maps") -> Dataset:
+    """The pix2pix maps reader's view: the registry entry (``folder/{split}/<n>.jpg``)."""
+    return get_dataset(dataset)
 
 
 def check_dataset_name(dataset: str) -> str:

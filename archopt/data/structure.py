@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from archopt.data.cifar import CifarFileError, read_cifar_folder
-from archopt.data.specs import CIFAR_SPECS, MAPS_SPEC
+from archopt.data.specs import cifar_spec, maps_spec
 from archopt.datasets import get_dataset
 
 
@@ -37,7 +37,7 @@ _NUMBERED_JPG = re.compile(r"^\d+\.jpg$")
 
 def check_cifar(container: Path, dataset: str) -> dict[str, Any]:
     """Image counts of a CIFAR folder under ``container``, reading every batch file."""
-    spec = CIFAR_SPECS[dataset]
+    spec = cifar_spec(dataset)
     folder = container / spec.folder
     if not folder.is_dir():
         raise StructureError(folder, "folder missing")
@@ -64,15 +64,18 @@ def _maps_image_size(path: Path) -> tuple[int, int]:
         # Pillow's message repeats the full path, which may be a temporary folder.
         detail = str(error).replace(str(path), path.name)
         raise StructureError(path, f"not a readable image ({detail})") from None
+    except Image.DecompressionBombError as error:  # a header claiming billions of pixels
+        raise StructureError(path, f"refused: {error}") from None
 
 
-def check_maps(container: Path, dataset: str = MAPS_SPEC.name) -> dict[str, Any]:
+def check_maps(container: Path, dataset: str = "maps") -> dict[str, Any]:
     """Pair counts per split and the image size; every file must be ``<n>.jpg`` with
     width == 2 x height (satellite | map side by side; 1200x600 in the official archive)."""
+    spec = maps_spec(dataset)
     counts: dict[str, int] = {}
     sizes: set[tuple[int, int]] = set()
-    for split in MAPS_SPEC.splits:
-        folder = container / MAPS_SPEC.folder / split
+    for split in spec.splits:
+        folder = container / spec.folder / split
         if not folder.is_dir():
             raise StructureError(folder, "folder missing")
         files = [p for p in folder.iterdir() if p.suffix.lower() == ".jpg"]
@@ -89,7 +92,7 @@ def check_maps(container: Path, dataset: str = MAPS_SPEC.name) -> dict[str, Any]
             sizes.add((width, height))
         counts[split] = len(files)
     if len(sizes) != 1:
-        raise StructureError(container / MAPS_SPEC.folder, f"mixed image sizes {sorted(sizes)}")
+        raise StructureError(container / spec.folder, f"mixed image sizes {sorted(sizes)}")
     width, height = sizes.pop()
     return {"counts": counts, "image_size": [width, height]}
 

@@ -1,7 +1,9 @@
 """The dataset registry: every dataset the study can train or benchmark on, by name.
 
-A dataset is a :class:`Dataset` registered with :func:`register_dataset` (one module per
-dataset; plugins add theirs the same way, see docs/extending.md). Wildcard constraints,
+A dataset is a :class:`Dataset` registered with :func:`register_dataset`: one file per
+dataset owns its name, folder, source (url, md5), reader, structure check and layout
+(plugins add theirs the same way, see docs/extending.md; config ``datasets:`` only
+overrides a source with a mirror). Wildcard constraints,
 the config's dataset checks, training-set sizes, input shapes and the classifier-vs-
 generator decisions of the workflow read this registry. Importing it imports no torch
 (the workflow parses with it); a dataset's reader is named by module path and imported
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +29,7 @@ KINDS = (CLASSIFICATION, PAIRED)
 class Dataset:
     """What the study needs to know about a dataset."""
 
-    name: str  # lower-case; the {dataset} wildcard and a key of config `datasets`
+    name: str  # lower-case; the {dataset} wildcard (config `datasets.<name>` may override the source)
     title: str
     kind: str  # CLASSIFICATION or PAIRED
     image_shape: tuple[int, int, int]  # (C, H, W) of one network input
@@ -44,10 +46,21 @@ class Dataset:
     # raising archopt.data.structure.StructureError naming what is wrong.
     reader: str
     structure: str
+    # "module:function" (name, root, limit) -> (float32 (N, C, H, W) network inputs, int
+    # labels or None): the first ``limit`` test inputs (all when None) as the bench times
+    # them. None: the first images of the reader's ``.test``, normalized, with their labels.
+    test_inputs: str | None = None
     splits: tuple[str, ...] = ("train", "test")
     num_classes: int | None = None  # CLASSIFICATION only
     mean: tuple[float, ...] = ()  # per-channel normalization (CLASSIFICATION)
     std: tuple[float, ...] = ()
+    # What a reader shared by several datasets needs to know of this one's files (the
+    # CIFAR reader: an archopt.data.specs.CifarLayout); None for a reader of its own.
+    layout: Any = None
+    # What its archive may hold, checked before extraction (an
+    # archopt.data.archive.ArchiveLimits: member names, count, extracted bytes); None:
+    # any safe member, within archopt.data.archive.DEFAULT_LIMITS.
+    archive: Any = None
 
     @property
     def is_classification(self) -> bool:
@@ -57,8 +70,16 @@ class Dataset:
         """The extracted data under ``root`` (the ``resources`` folder), via the reader."""
         return _function(self.reader)(self.name, root)
 
+    def read_test_inputs(self, root: Any, limit: int | None) -> tuple[Any, Any]:
+        """The first ``limit`` test inputs under ``root`` and their labels (None for a
+        generator's inputs), as every benchmark of the dataset times them."""
+        return _function(self.test_inputs or DEFAULT_TEST_INPUTS)(self.name, root, limit)
+
     def check_structure(self, container: Any) -> dict[str, Any]:
         return _function(self.structure)(container, self.name)
+
+
+DEFAULT_TEST_INPUTS = "archopt.data.inputs:first_test_images"
 
 
 def _function(path: str) -> Callable[..., Any]:
@@ -66,7 +87,10 @@ def _function(path: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), function)
 
 
-DATASETS: Registry[Dataset] = Registry("dataset")
+# Loaded on first use, through the plugin loader like a user's dataset.
+DATASETS: Registry[Dataset] = Registry(
+    "dataset", shipped=("archopt.datasets.cifar10", "archopt.datasets.cifar100",
+                        "archopt.datasets.maps"))
 
 
 def register_dataset(dataset: Dataset) -> Dataset:
@@ -91,10 +115,13 @@ def dataset_names(kind: str | None = None) -> list[str]:
     return [d.name for d in DATASETS.values() if kind is None or d.kind == kind]
 
 
+def reported_datasets(present: Iterable[str]) -> list[str]:
+    """The classification datasets among ``present`` (names with results), in
+    registration order: the datasets the report gives tables, figures and answers."""
+    found = set(present)
+    return [name for name in dataset_names(CLASSIFICATION) if name in found]
+
+
 def wildcard_pattern(kind: str | None = None) -> str:
     """A Snakemake wildcard constraint matching exactly the registered names."""
     return "|".join(dataset_names(kind))
-
-
-# The shipped datasets register exactly as a plugin would.
-from archopt.datasets import cifar10, cifar100, maps  # noqa: E402, F401

@@ -1,6 +1,7 @@
 """pix2pix maps: 1,096 training and 1,098 validation satellite|map pairs (the validation
 split is the test set), generators judged by pixel accuracy against a palette."""
 
+from archopt.data.archive import MIB, ArchiveLimits
 from archopt.datasets import PAIRED, Dataset, register_dataset
 
 MAPS = register_dataset(Dataset(
@@ -16,5 +17,12 @@ MAPS = register_dataset(Dataset(
     folder="maps",
     reader="archopt.data.maps:read_maps",
     structure="archopt.data.structure:check_maps",
+    test_inputs="archopt.data.maps:first_val_satellites",
     splits=("train", "val"),
+    # maps/, its two split folders and 1,096 + 1,098 JPEG pairs: about 240 MiB
+    archive=ArchiveLimits(
+        members=(r"maps", r"maps/(train|val)", r"maps/(train|val)/\d+\.jpg"),
+        max_members=3 + 1096 + 1098 + 1,  # + 1: a "./" entry
+        max_bytes=512 * MIB,
+    ),
 ))

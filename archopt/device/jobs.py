@@ -10,12 +10,12 @@ import numpy as np
 from archopt.bench.jobs import benchmark_images
 from archopt.device.bundle import BundledNetwork, write_bundle
 from archopt.device.imports import import_network
-from archopt.workflow import job_logger
+from archopt.workflow import start_job
 
 
 def bundle_job(snakemake: Any) -> None:
     """Zip every deployable file with the first benchmark images of each dataset."""
-    logger = job_logger(snakemake, "device_bundle")
+    logger = start_job(snakemake, "device_bundle").logger
     networks = [BundledNetwork(dataset, network, Path(path)) for (dataset, network), path
                 in zip(snakemake.params.networks, snakemake.input.models)]
     data: dict[str, np.ndarray] = {}
@@ -30,7 +30,7 @@ def bundle_job(snakemake: Any) -> None:
 
 
 def import_job(snakemake: Any) -> None:
-    logger = job_logger(snakemake, "device_import")
+    logger = start_job(snakemake, "device_import").logger
     wildcards = snakemake.wildcards
     out = import_network(snakemake.input.results, wildcards.dataset, wildcards.network,
                          wildcards.device)

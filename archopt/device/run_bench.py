@@ -8,21 +8,27 @@ inference, warm-up, then single-image queries cycling over the images until both
 ``min_queries`` and ``min_duration_s`` are reached, in ``repeats`` fresh processes.
 Results are rewritten atomically after every network, so a rerun after an interruption
 keeps the networks already measured and times only the rest.
+
+Each runtime runs in a worker process (one for the whole run, a fresh one after a crash,
+one per repeat when ``repeats`` > 1), as in archopt's bench stage: a runtime that cannot
+load a file, raises, gives non-finite outputs or dies in native code (a segfault while
+compiling) gets ``{"failed": reason}`` for that network and the run goes on.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import hashlib
 import json
 import math
 import multiprocessing
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any, Callable, Dict, List, Optional
@@ -212,16 +218,90 @@ def time_once(runtime: str, path: str, images: np.ndarray, settings: Dict[str, A
             "load_ms": load_ms, "first_ms": first_ms}
 
 
-def time_runtime(runtime: str, path: str, images: np.ndarray, settings: Dict[str, Any]
-                 ) -> List[Dict[str, Any]]:
-    """``repeats`` timings; more than one each in a fresh (spawned, not forked) process."""
+class Failed(RuntimeError):
+    """A runtime's call raised or its worker process died: the message is the reason."""
+
+
+def exit_reason(exitcode: Optional[int]) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"crashed ({signal.Signals(-exitcode).name})"
+        except ValueError:
+            return f"crashed (signal {-exitcode})"
+    return f"worker process exited with code {exitcode}"
+
+
+def first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return (f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__)[:300]
+
+
+def serve(connection: Any) -> None:
+    """A worker process: answer ``(function, args)`` calls until the parent closes the pipe."""
+    faulthandler.enable()  # a native crash prints where it happened to stderr
+    while True:
+        try:
+            function, args = connection.recv()
+        except EOFError:
+            return
+        try:
+            connection.send((True, function(*args)))
+        except Exception as error:  # a runtime's failure is its result
+            connection.send((False, first_line(error)))
+
+
+class Worker:
+    """A spawned process running calls one after another, replaced after a crash (the
+    same design as archopt's ``archopt.bench.worker``, without archopt)."""
+
+    def __init__(self) -> None:
+        self.process: Any = None
+        self.connection: Any = None
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        if self.process is None:
+            context = multiprocessing.get_context("spawn")
+            self.connection, child = context.Pipe()
+            self.process = context.Process(target=serve, args=(child,), daemon=True)
+            self.process.start()
+            child.close()
+        self.connection.send((function, args))
+        try:
+            ok, value = self.connection.recv()
+        except (EOFError, OSError):
+            self.process.join()
+            reason = exit_reason(self.process.exitcode)
+            self.close()
+            raise Failed(reason) from None
+        if not ok:
+            raise Failed(value)
+        return value
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.connection.close()
+            self.process.join(timeout=30)
+            if self.process.is_alive():
+                self.process.kill()
+        self.process = self.connection = None
+
+
+def time_runtime(runtime: str, path: str, images: np.ndarray, settings: Dict[str, Any],
+                 worker: Worker) -> List[Dict[str, Any]]:
+    """``repeats`` timings: in ``worker``, or with more than one each in a fresh process.
+    Raises :class:`Failed` naming why the runtime could not time the file."""
     if settings["repeats"] == 1:
-        return [time_once(runtime, path, images, settings)]
-    context = multiprocessing.get_context("spawn")
-    runs = []
-    for _ in range(settings["repeats"]):
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            runs.append(pool.submit(time_once, runtime, path, images, settings).result())
+        runs = [worker.call(time_once, runtime, path, images, settings)]
+    else:
+        runs = []
+        for _ in range(settings["repeats"]):
+            fresh = Worker()
+            try:
+                runs.append(fresh.call(time_once, runtime, path, images, settings))
+            finally:
+                fresh.close()
+    if not all(np.isfinite(run["outputs"]).all() for run in runs):
+        raise Failed("outputs are not finite (NaN or infinity)")
     return runs
 
 
@@ -260,6 +340,9 @@ def verify_files(folder: Path, networks: List[Dict[str, Any]]) -> None:
     """Refuse to time a bundle whose files are not the ones the study exported."""
     for entry in networks:
         path = folder / entry["file"]
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise SystemExit(f"run_bench.py: error: {MANIFEST}: file {entry['file']!r} of "
+                             f"{network_key(entry)} is outside the bundle")
         if not path.is_file():
             raise SystemExit(f"run_bench.py: error: {entry['file']} is missing from the bundle")
         if sha256_of(path) != entry["sha256"]:
@@ -314,7 +397,8 @@ class Progress:
 # --- main -------------------------------------------------------------------------------
 
 def measure_network(folder: Path, entry: Dict[str, Any], data: Any, runtimes: List[str],
-                    settings: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
+                    settings: Dict[str, Any], progress: Progress, worker: Worker
+                    ) -> Dict[str, Any]:
     dataset = entry["dataset"]
     images = np.ascontiguousarray(data[f"images_{dataset}"], dtype=np.float32)
     labels_key = f"labels_{dataset}"
@@ -323,11 +407,10 @@ def measure_network(folder: Path, entry: Dict[str, Any], data: Any, runtimes: Li
     result["images"] = len(images)
     for runtime in runtimes:
         try:
-            runs = time_runtime(runtime, str(folder / entry["file"]), images, settings)
-        except Exception as error:  # e.g. OpenVINO has no conversion for a QOperator file
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            result[runtime] = {"skipped": f"{runtime} cannot run this file: {reason[:300]}"}
-            progress.step(f"{network_key(entry)} {runtime}: skipped ({reason[:80]})")
+            runs = time_runtime(runtime, str(folder / entry["file"]), images, settings, worker)
+        except Failed as error:  # e.g. OpenVINO has no conversion for a QOperator file
+            result[runtime] = {"failed": f"{runtime} cannot run this file: {error}"}
+            progress.step(f"{network_key(entry)} {runtime}: failed ({str(error)[:80]})")
             continue
         summary = summarize(runs, labels)
         result[runtime] = summary
@@ -351,7 +434,28 @@ def parse_args(argv: Optional[List[str]], defaults: Dict[str, Any]) -> argparse.
                             help=f"default: the study's bench.{key} ({defaults[key]})")
     parser.add_argument("--stop-after", type=int, metavar="N",
                         help="stop after measuring N networks (rerun to go on)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    problem = check_options(args)
+    if problem:
+        parser.error(problem)
+    return args
+
+
+LOWEST = {"threads": 1, "repeats": 1, "warmup": 0, "min_queries": 0, "stop_after": 0}
+
+
+def check_options(args: argparse.Namespace) -> Optional[str]:
+    """What is wrong with the options (command line, or the manifest's defaults), if any."""
+    for key, lowest in LOWEST.items():
+        value = getattr(args, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < lowest):
+            return f"--{key.replace('_', '-')} must be an integer of at least {lowest}, got {value!r}"
+    duration = args.min_duration_s
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not (
+            math.isfinite(duration) and duration >= 0):
+        return f"--min-duration-s must be a finite number of seconds >= 0, got {duration!r}"
+    return None
 
 
 def selected(networks: List[Dict[str, Any]], names: Optional[List[str]]) -> List[Dict[str, Any]]:
@@ -389,11 +493,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     progress = Progress(len(todo) * len(runtimes))
     record = {"format": RESULTS_FORMAT, "version": FORMAT_VERSION, "bundle": bundle,
               "settings": settings, "env": environment(args.threads), "networks": done}
-    for entry in todo:
-        done[network_key(entry)] = measure_network(folder, entry, data, runtimes, settings,
-                                                   progress)
-        record["complete"] = all(network_key(e) in done for e in manifest["networks"])
-        write_atomic(args.out, record)
+    worker = Worker()
+    try:
+        for entry in todo:
+            done[network_key(entry)] = measure_network(folder, entry, data, runtimes, settings,
+                                                       progress, worker)
+            record["complete"] = all(network_key(e) in done for e in manifest["networks"])
+            write_atomic(args.out, record)
+    finally:
+        worker.close()
     record["complete"] = all(network_key(e) in done for e in manifest["networks"])
     write_atomic(args.out, record)
     print(f"run_bench.py: wrote {args.out} ({len(done)} of {len(manifest['networks'])} "

@@ -40,16 +40,16 @@ def palette_from_training_maps(pairs: MapsPairs, k: int, seed: int) -> torch.Ten
 @torch.no_grad()
 def generate(generator: nn.Module, pairs: MapsPairs, seed: int, device: str = "cpu"):
     """(inputs, reals, fakes) as uint8 tensors for every pair, in order."""
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # seeds the CUDA generators too: dropout on a GPU
     generator.to(device).train()  # official test mode: dropout + per-image BN statistics
     inputs, reals, fakes = [], [], []
     for index in range(len(pairs)):
         source, target = pairs[index]
-        fake = generator(source[None].to(device))[0].cpu()
+        # Kept on the device as uint8 until the end: nothing waits for the GPU per image.
+        fakes.append(to_uint8(generator(source[None].to(device, non_blocking=True))[0]))
         inputs.append(to_uint8(source))
         reals.append(to_uint8(target))
-        fakes.append(to_uint8(fake))
-    return torch.stack(inputs), torch.stack(reals), torch.stack(fakes)
+    return torch.stack(inputs), torch.stack(reals), torch.stack(fakes).cpu()
 
 
 def image_metrics(reals: torch.Tensor, fakes: torch.Tensor, palette: torch.Tensor) -> dict[str, np.ndarray]:

@@ -26,9 +26,10 @@ from archopt.models import count_params, parse_name
 from archopt.models.costs import network_costs
 from archopt.paths import GAN_DATASET
 from archopt.train.checkpoint import load_weights, save_checkpoint
-from archopt.train.jobs import data_root
+from archopt.train.jobs import data_root, gpu_request
 from archopt.train.layout import dump_traceback_on_crash, native_context
-from archopt.workflow import carry_attempt_logs, job_logger
+from archopt.train.precision import precision_in_effect
+from archopt.workflow import carry_attempt_logs, start_job
 
 
 def gan_resume_path(model_dir: str | os.PathLike) -> Path:
@@ -47,7 +48,7 @@ def configured_pairs(snakemake: Any, split: str, train: bool) -> MapsPairs:
 
 
 def palette_job(snakemake: Any) -> None:
-    logger = job_logger(snakemake, "gan_palette")
+    logger = start_job(snakemake, "gan_palette").logger
     settings = snakemake.params.gan
     pairs = configured_pairs(snakemake, "train", train=False)
     palette = palette_from_training_maps(pairs, settings["palette_size"], settings["seed"])
@@ -59,8 +60,15 @@ def palette_job(snakemake: Any) -> None:
     logger.info("palette of %d colours fitted on %d training maps", len(palette), len(pairs))
 
 
+def decoding_workers(threads: int, device: str) -> int:
+    """DataLoader workers decoding the training JPEGs: the job's threads on a GPU, which
+    would otherwise wait for the host; none on the CPU, where decoding a pair takes
+    milliseconds next to a training step's seconds and workers would take cores from it."""
+    return threads if torch.device(device).type == "cuda" else 0
+
+
 def train_gan_job(snakemake: Any) -> None:
-    logger = job_logger(snakemake, "train_gan")
+    logger = start_job(snakemake, "train_gan").logger
     torch.set_num_threads(snakemake.threads)
     settings = snakemake.params.gan
     model = parse_name(snakemake.wildcards.model).name
@@ -71,14 +79,15 @@ def train_gan_job(snakemake: Any) -> None:
     )
     state_path = gan_resume_path(Path(snakemake.output.checkpoint).parent)
     attempts = carry_attempt_logs(logger, state_path.parent)
-    with claim_device() as placement:
+    with claim_device(*gpu_request(snakemake), logger=logger) as placement:
         logger.info("%s on %s (%s), %d threads", spec, placement.device, placement.placement,
                     torch.get_num_threads())
         logger.info("%s", native_context(model, placement.device, torch.contiguous_format))
         dump_traceback_on_crash(logger)
         # restart is an instruction, not an input: read from the config, it reruns nothing.
         restart = snakemake.config["gan"]["restart"]
-        run = train_gan(spec, pairs, state_path, placement.device, logger, restart)
+        workers = decoding_workers(snakemake.threads, placement.device)
+        run = train_gan(spec, pairs, state_path, placement.device, logger, restart, workers)
     save_checkpoint(
         snakemake.output.checkpoint, model, GAN_DATASET, run.pix2pix.generator.state_dict(),
         run.epoch, float("nan"),
@@ -86,6 +95,7 @@ def train_gan_job(snakemake: Any) -> None:
     write_json_atomic(
         snakemake.output.metrics,
         {"model": model, "spec": spec.__dict__, "device": placement.as_dict(),
+         **precision_in_effect(placement.device),
          "train_seconds": sum(h["seconds"] for h in run.history), "history": run.history},
     )
     logger.removeHandler(attempts)
@@ -94,14 +104,16 @@ def train_gan_job(snakemake: Any) -> None:
 
 
 def evaluate_gan_job(snakemake: Any) -> None:
-    logger = job_logger(snakemake, "evaluate_gan")
+    logger = start_job(snakemake, "evaluate_gan").logger
     torch.set_num_threads(snakemake.threads)
     settings = snakemake.params.gan
     model = parse_name(snakemake.wildcards.model).name
     pairs = configured_pairs(snakemake, "val", train=False)
     palette = torch.tensor(json.loads(Path(snakemake.input.palette).read_text())["colours"])
     generator = load_weights(snakemake.input.checkpoint, model, GAN_DATASET)
-    inputs, reals, fakes = generate(generator, pairs, settings["seed"])
+    with claim_device(*gpu_request(snakemake), logger=logger) as placement:
+        logger.info("generating on %s (%s)", placement.device, placement.placement)
+        inputs, reals, fakes = generate(generator, pairs, settings["seed"], placement.device)
     summary = metric_summary(image_metrics(reals, fakes, palette), settings["seed"])
     indices = sample_indices(len(pairs), settings["samples"], settings["seed"])
     samples_dir = Path(snakemake.output.samples)

@@ -40,10 +40,13 @@ def lr_factor(epoch: int, epochs: int, epochs_decay: int) -> float:
 
 @dataclass
 class StepLosses:
-    d_real: float
-    d_fake: float
-    g_gan: float
-    g_l1: float
+    """One step's losses as 0-d tensors on the training device: reading them waits for
+    the device, so the loop sums them there and reads once an epoch."""
+
+    d_real: Tensor
+    d_fake: Tensor
+    g_gan: Tensor
+    g_l1: Tensor
 
 
 class Pix2Pix(nn.Module):
@@ -87,7 +90,7 @@ class Pix2Pix(nn.Module):
         g_l1 = self.l1_loss(fake, target) * L1_WEIGHT
         (g_gan + g_l1).backward()
         self.opt_g.step()
-        return StepLosses(d_real.item(), d_fake.item(), g_gan.item(), g_l1.item())
+        return StepLosses(d_real.detach(), d_fake.detach(), g_gan.detach(), g_l1.detach())
 
     def state(self) -> dict:
         return {

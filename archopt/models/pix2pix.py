@@ -12,12 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from archopt.models.layers.conv import plain_encoder_conv
 from archopt.techniques import BASE, FAMILY_HOOKS, get_technique, technique_names
-
-
-def plain_encoder_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
-    """The base generator's 4x4 stride-2 down-convolution."""
-    return nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=False)
 
 
 def encoder_conv(variant: str, in_channels: int, out_channels: int, outermost: bool) -> nn.Module:

@@ -7,6 +7,7 @@ from torch import nn
 from archopt.datasets import CLASSIFICATION, PAIRED, dataset_names, get_dataset
 from archopt.models.pix2pix import UnetGenerator
 from archopt.models.resnet import CifarResNet, ResNetSpec, scaled_widths
+from archopt.models.shapes import check_input_shape
 from archopt.models.squeezenet import CifarSqueezeNet
 from archopt.names import (  # noqa: F401 - the names API, re-exported where it always was
     FAMILIES,
@@ -42,11 +43,14 @@ def get_model(name: str, dataset: str | None = None) -> nn.Module:
     if dataset is None:
         dataset = dataset_names(PAIRED if info.is_gan else CLASSIFICATION)[0]
     check_dataset(info, dataset)
+    check_input_shape(info.family, dataset)
+    registered = get_dataset(dataset)
+    channels = registered.image_shape[0]  # every family's stem takes the dataset's channels
     if info.family == "squeezenet":
-        model = CifarSqueezeNet(info.technique, get_dataset(dataset).num_classes)
+        model = CifarSqueezeNet(info.technique, registered.num_classes, channels)
     elif info.family == "pix2pix":
-        model = UnetGenerator(variant=info.technique)
+        model = UnetGenerator(channels, channels, variant=info.technique)
     else:
-        model = CifarResNet(resnet_spec(info), get_dataset(dataset).num_classes)
+        model = CifarResNet(resnet_spec(info), registered.num_classes, channels)
     model.archopt_info = info
     return model

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from torch import Tensor, nn
 
+from archopt.models.layers.conv import conv_bn
 from archopt.models.profile import built_params
 from archopt.names import BLOCKS_PER_STAGE
 from archopt.techniques import BASE, FAMILY_HOOKS, get_technique, technique_names
@@ -36,10 +37,6 @@ def bottleneck_width(out_planes: int, rate: float) -> int:
     return int(out_planes / rate)
 
 
-def conv_bn(conv: nn.Module, channels: int) -> list[nn.Module]:
-    return [conv, nn.BatchNorm2d(channels)]
-
-
 def basic_body(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
         *conv_bn(nn.Conv2d(in_planes, out_planes, 3, stride, 1, bias=False), out_planes),
@@ -58,8 +55,10 @@ def bottleneck_body(in_planes: int, out_planes: int, stride: int, mid: int) -> n
     )
 
 
-def stem(width: int) -> nn.Sequential:
-    return nn.Sequential(*conv_bn(nn.Conv2d(3, width, 3, 1, 1, bias=False), width), nn.ReLU(inplace=True))
+def stem(width: int, in_channels: int = 3) -> nn.Sequential:
+    """3x3 conv from the dataset's image channels to the first stage's width."""
+    conv = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+    return nn.Sequential(*conv_bn(conv, width), nn.ReLU(inplace=True))
 
 
 def projection(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
@@ -135,10 +134,12 @@ def body_call(spec: ResNetSpec, plan: BlockPlan) -> tuple[Callable[..., nn.Modul
 
 
 class CifarResNet(nn.Module):
-    def __init__(self, spec: ResNetSpec, num_classes: int = 10) -> None:
+    """Any image size: the stride-2 stages need no minimum, and the pool is global."""
+
+    def __init__(self, spec: ResNetSpec, num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
         self.spec = spec
-        self.stem = stem(spec.widths[0])
+        self.stem = stem(spec.widths[0], in_channels)
         blocks = [self.block(spec, plan) for plan, repeats in block_plans(spec) for _ in range(repeats)]
         per_stage = BLOCKS_PER_STAGE[spec.depth]
         self.stages = nn.Sequential(
@@ -158,8 +159,8 @@ class CifarResNet(nn.Module):
         return self.classifier(self.pool(x).flatten(1))
 
 
-def param_parts(spec: ResNetSpec, num_classes: int) -> Iterator[int]:
-    """Parameter counts of the parts of ``CifarResNet(spec, num_classes)``; they sum to its
+def param_parts(spec: ResNetSpec, num_classes: int, in_channels: int = 3) -> Iterator[int]:
+    """Parameter counts of the parts of ``CifarResNet(spec, num_classes, in_channels)``; they sum to its
     total. Widest stage first and lazy, so a caller can stop once a bound is passed.
 
     Each distinct part (a body of given channels and stride, a shortcut, the stem, the
@@ -171,10 +172,10 @@ def param_parts(spec: ResNetSpec, num_classes: int) -> Iterator[int]:
         yield repeats * built_params(factory, *args)
         if plan.projection:
             yield built_params(projection, plan.in_planes, plan.out_planes, plan.stride)
-    yield built_params(stem, spec.widths[0])
+    yield built_params(stem, spec.widths[0], in_channels)
     yield built_params(nn.Linear, spec.widths[-1], num_classes)
 
 
-def spec_params(spec: ResNetSpec, num_classes: int) -> int:
-    """Parameters of ``CifarResNet(spec, num_classes)`` without building it whole."""
-    return sum(param_parts(spec, num_classes))
+def spec_params(spec: ResNetSpec, num_classes: int, in_channels: int = 3) -> int:
+    """Parameters of ``CifarResNet(spec, num_classes, in_channels)`` without building it whole."""
+    return sum(param_parts(spec, num_classes, in_channels))

@@ -1,6 +1,6 @@
 """SqueezeNet adapted to 32x32 CIFAR images; techniques replace whole fire modules.
 
-Adaptations (STUDY.md): 3x3 stride-1 stem, 2x2 max-pools, BatchNorm after every fire
+Adaptations (the dissertation's, for 32x32 inputs): 3x3 stride-1 stem, 2x2 max-pools, BatchNorm after every fire
 conv, no dropout; classifier = 1x1 conv to the classes + BN, then global average pool.
 The exact widths and bias/BN flags are the ones that reproduce the dissertation's
 totals (``resources/paper/param_counts.md``): fire2 squeezes to 32, every fire conv
@@ -9,10 +9,9 @@ keeps ``bias=True``, the stem has a bias and no BN.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from archopt.models.layers import GroupedPointwiseConv
+from archopt.models.layers.fire import fire_module
 from archopt.techniques import BASE, FAMILY_HOOKS, get_technique, technique_names
 
 # (in, squeeze, expand1x1, expand3x3) for fire2..fire9; a 2x2 max-pool follows fire4 and fire8.
@@ -27,40 +26,6 @@ FIRES = (
     (512, 64, 256, 256),
 )
 POOL_AFTER = {2, 6}  # indices into FIRES: after fire4 and fire8
-
-
-def conv_bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
-    return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
-
-
-class Fire(nn.Module):
-    """Squeeze, then the two expand branches concatenated along the channels."""
-
-    def __init__(self, squeeze: nn.Module, expand1x1: nn.Module, expand3x3: nn.Module) -> None:
-        super().__init__()
-        self.squeeze = squeeze
-        self.expand1x1 = expand1x1
-        self.expand3x3 = expand3x3
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.squeeze(x)
-        return torch.cat([self.expand1x1(x), self.expand3x3(x)], dim=1)
-
-
-def fire_module(
-    in_planes: int, squeeze: int, expand1x1: int, expand3x3: int, conv3x3: nn.Module,
-    groups: int = 1,
-) -> Fire:
-    """A fire module whose 3x3 expand conv is ``conv3x3`` (squeeze -> expand3x3 channels).
-
-    Squeeze and expand1x1 are 1x1 convs with ``groups`` groups; every conv keeps its bias
-    and is followed by BN + ReLU. Techniques build their fire hooks from this.
-    """
-    return Fire(
-        conv_bn_relu(GroupedPointwiseConv(in_planes, squeeze, groups, bias=True), squeeze),
-        conv_bn_relu(GroupedPointwiseConv(squeeze, expand1x1, groups, bias=True), expand1x1),
-        conv_bn_relu(conv3x3, expand3x3),
-    )
 
 
 def make_fire(variant: str, in_planes: int, squeeze: int, expand1x1: int, expand3x3: int) -> nn.Module:
@@ -81,12 +46,14 @@ def check_variant(variant: str) -> None:
 
 
 class CifarSqueezeNet(nn.Module):
-    def __init__(self, variant: str = "base", num_classes: int = 10) -> None:
+    """Images of at least 8x8 pixels (three 2x2 max-pools; ``archopt.models.shapes``)."""
+
+    def __init__(self, variant: str = "base", num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
         check_variant(variant)
         self.variant = variant
         layers: list[nn.Module] = [
-            nn.Conv2d(3, 96, 3, padding=1),
+            nn.Conv2d(in_channels, 96, 3, padding=1),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
         ]

@@ -67,7 +67,11 @@ def _parse_manifest(folder: Path, manifest: dict, fingerprint: str) -> Bundle:
     where = folder / MANIFEST
     if manifest["format"] != FORMAT:
         raise BundleError(f"{where}: format {manifest['format']!r}, expected {FORMAT}")
-    training = int(manifest["training_per_class"])
+    training = manifest["training_per_class"]
+    # bool is an int to Python; int() would have turned "3" and 2.5 into numbers.
+    if not isinstance(training, int) or isinstance(training, bool) or training < 0:
+        raise BundleError(f"{where}: training_per_class {training!r:.40} is not a whole "
+                          "number of at least 0 (practice trials per class)")
     reals = manifest["real"]
     networks = {entry["model"]: entry["fake"] for entry in manifest["networks"]}
     if not networks:

@@ -8,11 +8,11 @@ import torch
 
 from archopt.perceptual.build import build_bundle
 from archopt.train.jobs import data_root
-from archopt.workflow import job_logger
+from archopt.workflow import start_job
 
 
 def study_bundle_job(snakemake: Any) -> None:
-    logger = job_logger(snakemake, "study_bundle")
+    logger = start_job(snakemake, "study_bundle").logger
     torch.set_num_threads(snakemake.threads)
     params = snakemake.params
     checkpoints = dict(zip(params.variants, snakemake.input.checkpoints, strict=True))

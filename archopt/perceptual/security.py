@@ -8,7 +8,7 @@ import re
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 
 # The WHATWG HTML form rule for e-mail addresses, plus a dot in the domain.
 EMAIL_PATTERN = re.compile(
@@ -62,6 +62,10 @@ class RateLimiter:
     it again, so a caller can hold a slot while it finds out whether the event counts
     (a registration that turns out to be refused gives its slot back) without letting
     concurrent requests slip past the limit between a check and a record.
+
+    Only keys with events inside the window are kept: once a window's time has passed,
+    the next call drops every key whose events all left it (200,000 client addresses
+    kept for ever used 164 MiB). Asking (:meth:`wait`) records nothing.
     """
 
     def __init__(self, limit: int, window_s: float = 60.0) -> None:
@@ -69,8 +73,9 @@ class RateLimiter:
             raise ValueError(f"rate limit must be at least 1 per window, got {limit}")
         self.limit = limit
         self.window_s = window_s
-        self._events: dict[str, deque[float]] = defaultdict(deque)
+        self._events: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._next_sweep = float("-inf")
 
     def take(self, key: str, now: float | None = None) -> float | None:
         """Record an event for ``key`` if allowed: its time stamp (for :meth:`release`),
@@ -80,7 +85,7 @@ class RateLimiter:
             events = self._current(key, now)
             if len(events) >= self.limit:
                 return None
-            events.append(now)
+            self._events.setdefault(key, events).append(now)
             return now
 
     def release(self, key: str, stamp: float) -> None:
@@ -106,9 +111,28 @@ class RateLimiter:
         now = time.monotonic() if now is None else now
         return 0.0 if self.take(key, now) is not None else self.wait(key, now)
 
+    def tracked(self) -> int:
+        """How many keys have an entry (events inside the window, or not yet swept)."""
+        with self._lock:
+            return len(self._events)
+
     def _current(self, key: str, now: float) -> deque[float]:
-        """The events of ``key`` still inside the window (the caller holds the lock)."""
-        events = self._events[key]
+        """The events of ``key`` still inside the window (the caller holds the lock); a
+        key without any is not stored."""
+        self._sweep(now)
+        events = self._events.get(key, deque())
         while events and events[0] <= now - self.window_s:
             events.popleft()
+        if not events:
+            self._events.pop(key, None)
         return events
+
+    def _sweep(self, now: float) -> None:
+        """Drop every key whose events all left the window; at most once per window, so
+        each event is looked at a bounded number of times (the caller holds the lock)."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.window_s
+        cutoff = now - self.window_s
+        for key in [key for key, events in self._events.items() if events[-1] <= cutoff]:
+            del self._events[key]

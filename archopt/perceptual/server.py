@@ -5,7 +5,7 @@ The HTTP server around the app (waitress, with its own request limits) is in
 
 Browser pages: ``/`` (register with e-mail and consent, or resume with a token),
 ``/test`` (the trials). The pages drive the JSON API that scripts and tests use too
-(CONTRACT.md): ``POST /api/register``, ``GET /api/trial``, ``GET /api/image/<nonce>``,
+(docs/pix2pix.md, "HTTP API"): ``POST /api/register``, ``GET /api/trial``, ``GET /api/image/<nonce>``,
 ``POST /api/answer``, ``GET /api/results`` (admin). A volunteer authenticates with
 ``Authorization: Bearer <token>`` or, in the browser, with the HttpOnly SameSite=Strict
 cookie set at registration; cookie-authenticated writes also need the page's
@@ -367,6 +367,21 @@ def _register_api(app: Flask, study: Study) -> None:
 
 # --- errors, headers, static files ------------------------------------------------------
 
+def storage_refusal(error: sqlite3.OperationalError) -> StudyError | None:
+    """What the client is told when the database cannot be written: the disk is full
+    (507 Insufficient Storage) or failing (503). The transaction was rolled back, so
+    nothing half-done is kept, and the client may retry once there is room; None for
+    other database errors (a bug: 500)."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # the primary of an extended code
+    if code == sqlite3.SQLITE_FULL:
+        return StudyError(507, "the server's disk is full: this request was not recorded; "
+                               "retry later (the study's operator must free disk space)")
+    if code == sqlite3.SQLITE_IOERR:
+        return StudyError(503, "the server cannot write its database (disk I/O error: a full "
+                               "or failing disk): this request was not recorded; retry later")
+    return None
+
+
 def _error_response(status: int, message: str) -> Response:
     if _is_api():
         response = jsonify(error=message, status=status)
@@ -396,6 +411,14 @@ def _register_hooks(app: Flask, static: dict[str, bytes]) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         return _error_response(error.code or 400, error.description or error.name)
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def storage_error(error: sqlite3.OperationalError) -> Response:
+        refused = storage_refusal(error)
+        if refused is None:
+            return unexpected(error)
+        log.error("%s %s: %s", request.method, request.path, error)
+        return _error_response(refused.status, refused.message)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

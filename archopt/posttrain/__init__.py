@@ -43,6 +43,9 @@ class PostTrainMethod:
 
     name: ClassVar[str]
     label: ClassVar[str]
+    # True if ``run`` computes on a GPU where the job has one (pruning's fine-tuning): the
+    # rule then asks for a GPU (``posttrain_gpus``) and the job claims it.
+    uses_gpu: ClassVar[bool] = False
 
     def variants(self, model: str, dataset: str, config: Mapping[str, Any]) -> list[str]:
         """The specs (``name`` or ``name-arg``) this method makes of ``model``; [] = none."""
@@ -57,11 +60,48 @@ class PostTrainMethod:
         """Upper bound of the job's wall time (the rule's ``runtime`` resource)."""
         return 30
 
+    # The report's hooks: it names no method; each says what it did and how it fared.
+
+    def describe(self, summary: Mapping[str, Any]) -> str:
+        """What was done to the network, in words, from the ``summary.json`` ``run``
+        wrote: the report's "post-training" column."""
+        return self.label
+
+    def verdict(self, result: Outcome, base: Outcome) -> str:
+        """The report's verdict on one result against the network it was made from."""
+        return compare_outcomes(result, base)
+
     def __repr__(self) -> str:
         return f"<post-training method {self.name!r} ({origin(self)})>"
 
 
-METHODS: Registry[PostTrainMethod] = Registry("post-training method")
+# Loaded on first use, through the plugin loader like a user's method.
+@dataclass(frozen=True)
+class Outcome:
+    """What the report knows of one network: ``accuracy`` (the dataset's primary metric,
+    percent, of its outputs in the deployment runtime on the benchmarked images, the same
+    images for every network), ``params`` and ``file_bytes`` (its deployable ONNX file);
+    None where unknown."""
+
+    accuracy: float | None
+    params: float | None
+    file_bytes: float | None
+
+
+def compare_outcomes(result: Outcome, base: Outcome) -> str:
+    """``accuracy -0.40 points, file 0.26x`` of ``result`` against ``base`` (what is known)."""
+    parts = []
+    if result.accuracy is not None and base.accuracy is not None:
+        parts.append(f"accuracy {result.accuracy - base.accuracy:+.2f} points")
+    for what, mine, theirs in (("parameters", result.params, base.params),
+                               ("file", result.file_bytes, base.file_bytes)):
+        if mine is not None and theirs:
+            parts.append(f"{what} {mine / theirs:.2f}x")
+    return ", ".join(parts) + " of the fp32 network" if parts else "not comparable"
+
+
+METHODS: Registry[PostTrainMethod] = Registry(
+    "post-training method", shipped=("archopt.posttrain.int8", "archopt.posttrain.prune"))
 MethodClass = TypeVar("MethodClass", bound=type[PostTrainMethod])
 
 
@@ -112,7 +152,3 @@ def parse_posttrain_name(name: str) -> PostTrainName:
     if not separator or not model:
         raise ValueError(f"post-training result {name!r} is not MODEL{SEPARATOR}METHOD[-ARG]")
     return PostTrainName(model, *parse_spec(spec))
-
-
-# The shipped methods register on import, after the base class they subclass exists.
-from archopt.posttrain import int8, prune  # noqa: E402, F401

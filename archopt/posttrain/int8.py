@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from archopt.names import parse_name
 from archopt.posttrain import PostTrainMethod, register_posttrain_method
 
 if TYPE_CHECKING:
@@ -25,9 +26,10 @@ class Int8(PostTrainMethod):
 
     def variants(self, model: str, dataset: str, config: Mapping[str, Any]) -> list[str]:
         # Every classifier of the study, so "Shift + int8" can be set against "int8 alone".
-        from archopt.models import parse_name
-
         return [] if parse_name(model).is_gan else [self.name]
+
+    def describe(self, summary: Mapping[str, Any]) -> str:
+        return f"int8 ({summary.get('recipe')} in {summary.get('deploy_runtime')})"
 
     def run(self, job: PostTrainJob) -> None:
         from archopt.posttrain.quantize import int8_job

@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from archopt.bench.settings import BenchSettings, job_bench_settings
 from archopt.io import write_json_atomic
 from archopt.posttrain import PostTrainName, get_posttrain_method, parse_posttrain_name
 from archopt.posttrain.measure import accuracy_of
-from archopt.workflow import job_logger
+from archopt.train.jobs import gpu_request
+from archopt.workflow import start_job
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,11 @@ class PostTrainJob:
     bench: Path
     artifacts: Path
     settings: Mapping[str, Any]  # the posttrain config section
-    bench_settings: Mapping[str, Any]  # images, threads, warmup, runtimes, atol
+    bench_settings: BenchSettings  # the bench stage's: every network timed alike
     train_settings: Mapping[str, Any]  # val_size, train_subset, momentum, weight_decay, ...
     threads: int
     logger: logging.Logger
+    gpu: tuple[int, int] = (0, 1)  # archopt.gpu.claim_device's: GPUs asked, runs per GPU
 
     @property
     def folder(self) -> Path:
@@ -79,7 +82,8 @@ def write_summary(job: PostTrainJob, record: Mapping[str, Any]) -> None:
 
 def posttrain_job(snakemake: Any) -> None:
     """Entry point of ``workflow/scripts/posttrain.py``."""
-    logger = job_logger(snakemake, "posttrain")  # also loads the config's plugins
+    start = start_job(snakemake, "posttrain", job_bench_settings)
+    logger = start.logger
     wildcards, params, output = snakemake.wildcards, snakemake.params, snakemake.output
     name = parse_posttrain_name(f"{wildcards.model}+{wildcards.method}")
     job = PostTrainJob(
@@ -88,8 +92,9 @@ def posttrain_job(snakemake: Any) -> None:
         fp32_onnx=Path(snakemake.input.onnx), data_marker=Path(snakemake.input.data),
         summary=Path(output.summary), deployable=Path(output.deployable),
         bench=Path(output.bench), artifacts=Path(output.artifacts),
-        settings=params.posttrain, bench_settings=params.bench, train_settings=params.train,
-        threads=snakemake.threads, logger=logger,
+        settings=params.posttrain, train_settings=params.train,
+        bench_settings=start.settings,
+        threads=snakemake.threads, logger=logger, gpu=gpu_request(snakemake),
     )
     logger.info("%s on %s, %d threads", name, job.dataset, job.threads)
     get_posttrain_method(name.method).run(job)

@@ -19,23 +19,35 @@ from archopt.runtimes import Runner
 from archopt.train.metrics import wilson_interval
 
 
-def time_interleaved(runners: Mapping[str, Runner], images: np.ndarray, warmup: int
+def time_interleaved(runners: Mapping[str, Runner], images: np.ndarray, warmup: int,
+                     min_queries: int = 0, min_duration_s: float = 0.0
                      ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """key -> (nanoseconds per image, stacked outputs), every image run by every runner."""
+    """key -> (nanoseconds per query, outputs of the first pass, one row per image).
+
+    Every query is run by every runner in turn; as the bench stage's protocol, queries
+    cycle over the images until at least ``min_queries`` were timed per runner and
+    ``min_duration_s`` seconds have passed since the first."""
     keys = list(runners)
     for run in runners.values():
         warm_up(run, images, warmup)
-    samples = {key: np.empty(len(images), dtype=np.int64) for key in keys}
+    samples: dict[str, list[int]] = {key: [] for key in keys}
     outputs: dict[str, list[np.ndarray]] = {key: [] for key in keys}
-    for index in range(len(images)):
-        image = images[index : index + 1]
+    started = time.perf_counter_ns()
+    min_duration_ns = int(min_duration_s * 1e9)
+    query = 0
+    while (query < max(len(images), min_queries)
+           or time.perf_counter_ns() - started < min_duration_ns):
+        image = images[query % len(images) : query % len(images) + 1]
         for offset in range(len(keys)):
-            key = keys[(index + offset) % len(keys)]
+            key = keys[(query + offset) % len(keys)]
             start = time.perf_counter_ns()
             logits = runners[key](image)
-            samples[key][index] = time.perf_counter_ns() - start
-            outputs[key].append(logits[0])
-    return {key: (samples[key], np.stack(outputs[key])) for key in keys}
+            samples[key].append(time.perf_counter_ns() - start)
+            if query < len(images):
+                outputs[key].append(logits[0])
+        query += 1
+    return {key: (np.asarray(samples[key], dtype=np.int64), np.stack(outputs[key]))
+            for key in keys}
 
 
 def accuracy_of(logits: np.ndarray, labels: np.ndarray) -> dict[str, float | list[float]]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from archopt.names import parse_name
 from archopt.posttrain import PostTrainMethod, register_posttrain_method
+from archopt.techniques import BASE, technique_names
 from archopt.train.resources import job_runtime_minutes
 
 if TYPE_CHECKING:
@@ -24,11 +26,9 @@ if TYPE_CHECKING:
 class Prune(PostTrainMethod):
     name = "prune"
     label = "pruned"
+    uses_gpu = True  # the fine-tuning
 
     def variants(self, model: str, dataset: str, config: Mapping[str, Any]) -> list[str]:
-        from archopt.models import parse_name
-        from archopt.techniques import BASE, technique_names
-
         info = parse_name(model)
         if info.technique != BASE or info.scaling != "none":
             return []  # only the base networks have optimized versions to match
@@ -37,6 +37,14 @@ class Prune(PostTrainMethod):
         if info.family == "squeezenet":
             return [f"{self.name}-{config['posttrain']['squeezenet_ratio']:g}"]
         return []
+
+    def describe(self, summary: Mapping[str, Any]) -> str:
+        pruning = summary.get("pruning", {})
+        if pruning.get("budget_of"):
+            return f"pruned to {pruning['budget_of']}'s size"
+        if pruning.get("ratio") is not None:
+            return f"pruned, {pruning['ratio']:g} of channels removed"
+        return self.label
 
     def run(self, job: PostTrainJob) -> None:
         from archopt.posttrain.pruning import prune_job

@@ -32,7 +32,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from archopt.bench.benchmark import BenchSettings, benchmark, deployable_onnx
+from archopt.bench.benchmark import bench_worker, benchmark, deployable_onnx
 from archopt.bench.jobs import benchmark_images
 from archopt.data import split_train_val
 from archopt.datasets import get_dataset
@@ -217,7 +217,7 @@ def finetune(job: PostTrainJob, pruned_path: Path) -> tuple[Any, dict[str, Any]]
                    max_epochs=settings["finetune_epochs"], momentum=train["momentum"],
                    weight_decay=train["weight_decay"], train_images=len(train_set),
                    val_images=len(val_set))
-    with claim_device() as placement:
+    with claim_device(*job.gpu, logger=job.logger) as placement:
         device = torch.device(placement.device)
         val_batches = evaluation_batches(val_set, job.dataset)
         before = evaluate(load_pruned(pruned_path).to(device), val_batches(None), device)
@@ -254,25 +254,26 @@ def prune_job(job: PostTrainJob) -> None:
                     count_params(load_pruned(pruned_path)), sizing)
     run, finetuned = finetune(job, pruned_path)
     bench = job.bench_settings
-    torch.set_num_threads(bench["threads"])
-    with atomic_dir(job.artifacts) as folder:
-        model = load_pruned(pruned_path)
-        model.load_state_dict(run.best.state_dict)
-        save_pruned(folder / "model.pt", job.name, job.dataset, model, run.best.epoch,
-                    run.best.val_top1)
-        model = load_pruned(folder / "model.pt")
-        images, labels = benchmark_images(job.data_marker, job.dataset, bench["images"])
-        onnx = deployable_onnx(model, images[:5], bench["threads"], bench["warmup"])
-        with atomic_path(job.deployable) as tmp:
-            tmp.write_bytes(onnx)
-        logits = deployed_logits(job.deployable, model, images, bench["threads"])
-        (folder / "logits").mkdir()
-        np.save(folder / "logits" / f"{deployed_runtime().name}.npy", logits)
-        np.save(folder / "labels.npy", labels)
-        checkpoint_bytes = (folder / "model.pt").stat().st_size
-    settings = BenchSettings(threads=bench["threads"], warmup=bench["warmup"],
-                             runtimes=tuple(bench["runtimes"]), atol=bench["atol"])
-    result = benchmark(model, onnx, images, labels, "cpu", settings, job.logger)
+    torch.set_num_threads(bench.threads)
+    # The worker's Python and torch start while this process exports the network.
+    with bench_worker(bench, job.logger).start() as worker:
+        with atomic_dir(job.artifacts) as folder:
+            model = load_pruned(pruned_path)
+            model.load_state_dict(run.best.state_dict)
+            save_pruned(folder / "model.pt", job.name, job.dataset, model, run.best.epoch,
+                        run.best.val_top1)
+            model = load_pruned(folder / "model.pt")
+            images, labels = benchmark_images(job.data_marker, job.dataset, bench.images)
+            onnx = deployable_onnx(model, images[:5], bench.threads, bench.warmup)
+            with atomic_path(job.deployable) as tmp:
+                tmp.write_bytes(onnx)
+            logits = deployed_logits(job.deployable, model, images, bench.threads)
+            (folder / "logits").mkdir()
+            np.save(folder / "logits" / f"{deployed_runtime().name}.npy", logits)
+            np.save(folder / "labels.npy", labels)
+            checkpoint_bytes = (folder / "model.pt").stat().st_size
+        # The fp32 networks' protocol, exactly (min_queries, min_duration_s, repeats too).
+        result = benchmark(model, onnx, images, labels, "cpu", bench, job.logger, worker)
     storage = {"checkpoint_bytes": checkpoint_bytes, "onnx_bytes": len(onnx)}
     write_json_atomic(job.bench, {"model": str(job.name), "dataset": job.dataset, "device": "cpu",
                                   "images": len(images)} | result | {"storage": storage})

@@ -11,10 +11,17 @@ images (the test set, or its first ``bench.images``), interleaved image by image
 runtime keeps its fastest recipe whose top-1 is at most ``posttrain.int8_max_drop``
 points below fp32's in that runtime (none qualifies: the most accurate one, marked
 ``within_tolerance: false``).
+
+Timing follows the bench stage's protocol (:class:`~archopt.bench.settings.BenchSettings`:
+warm-up, ``min_queries``, ``min_duration_s``, ``repeats`` in fresh processes), in a worker
+process (:mod:`archopt.bench.worker`): a runtime that fails, or dies in native code, gets
+``{"failed": reason}`` in ``cpu.json`` while the others keep their results, and a recipe
+file whose load kills the worker is that recipe's error, the others timed again without it.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,8 +33,12 @@ import onnx
 import torch
 from onnxruntime import quantization as ortq
 
+from archopt.bench.benchmark import bench_worker
 from archopt.bench.env import environment
 from archopt.bench.jobs import benchmark_images
+from archopt.bench.settings import BenchSettings
+from archopt.bench.stats import between_processes
+from archopt.bench.worker import RuntimeFailure, Worker, WorkerCrashed
 from archopt.data import normalize, split_train_val
 from archopt.datasets import get_dataset
 from archopt.io import atomic_dir, atomic_path, write_json_atomic
@@ -40,6 +51,8 @@ from archopt.train.jobs import data_root
 
 FP32 = "fp32"
 CALIBRATION_SEED = 0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,11 +146,18 @@ def choose_recipe(results: Mapping[str, Mapping[str, Any]], fp32_top1: float, ma
     return max(usable, key=lambda name: (usable[name]["top1"], -usable[name]["median_ms"])), False
 
 
+def loading(runtime: Runtime, key: str) -> str:
+    """The log line before ``runtime`` loads ``key``: a worker's crash right after it names
+    the file that crashed it."""
+    return f"{runtime.name}: loading {key}"
+
+
 def load_runners(runtime: Runtime, files: Mapping[str, Path], model: torch.nn.Module,
                  example: np.ndarray, threads: int) -> tuple[dict[str, Any], dict[str, str]]:
     """Runners of every file the runtime can load and run; the others' errors by key."""
     runners, errors = {}, {}
     for key, path in files.items():
+        log.info("%s", loading(runtime, key))
         try:
             run = runtime.load(str(path), model, "cpu", threads)
             run(example)  # a runtime may accept a graph at load and fail on the first call
@@ -148,26 +168,88 @@ def load_runners(runtime: Runtime, files: Mapping[str, Path], model: torch.nn.Mo
     return runners, errors
 
 
-def measure_runtime(runtime: Runtime, files: Mapping[str, Path], model: torch.nn.Module,
-                    images: np.ndarray, labels: np.ndarray, job: PostTrainJob
-                    ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Every recipe and fp32 in one runtime: (per-key results, per-key logits)."""
-    threads, warmup = job.bench_settings["threads"], job.bench_settings["warmup"]
-    runners, errors = load_runners(runtime, files, model, images[:1], threads)
+Measured = tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, str]]
+
+
+def measure_once(runtime: Runtime, files: Mapping[str, Path], model: torch.nn.Module,
+                 images: np.ndarray, settings: BenchSettings) -> Measured:
+    """In a worker process: every file ``runtime`` can run, timed interleaved with the
+    bench protocol: ((nanoseconds, outputs) by key, load errors by key)."""
+    runners, errors = load_runners(runtime, files, model, images[:1], settings.threads)
     if FP32 not in runners:
         raise RuntimeError(f"{runtime.name} cannot run the fp32 export: {errors[FP32]}")
-    measured = time_interleaved(runners, images, warmup)
-    results: dict[str, Any] = {key: {"error": why} for key, why in errors.items()}
-    for key, (samples, logits) in measured.items():
-        results[key] = candidate_result(samples, logits, labels)
-    return results, {key: logits for key, (_, logits) in measured.items()}
+    # Past the loads: a crash from here on is the runtime's, not one file's.
+    log.info("%s: timing %s", runtime.name, ", ".join(runners))
+    measured = time_interleaved(runners, images, settings.warmup, settings.min_queries,
+                                settings.min_duration_s)
+    return measured, errors
+
+
+def measure_repeats(worker: Worker, runtime: Runtime, files: Mapping[str, Path],
+                    model: torch.nn.Module, images: np.ndarray, settings: BenchSettings
+                    ) -> list[Measured]:
+    """``bench.repeats`` measurements: in ``worker``, or each in a fresh process."""
+    args = (runtime, files, model, images, settings)
+    if settings.repeats == 1:
+        return [worker.call(measure_once, *args)]
+    runs = []
+    for _ in range(settings.repeats):
+        with bench_worker(settings, worker.logger) as fresh:
+            runs.append(fresh.call(measure_once, *args))
+    return runs
+
+
+def measure_runtime(worker: Worker, runtime: Runtime, files: Mapping[str, Path],
+                    model: torch.nn.Module, images: np.ndarray, labels: np.ndarray,
+                    settings: BenchSettings) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every recipe and fp32 in one runtime: (per-key results, per-key logits).
+
+    A recipe whose load kills the worker (a native crash) is an error of that recipe and
+    the others are measured again without it; raises :class:`RuntimeFailure` when the
+    runtime fails as a whole (fp32 cannot run, a crash while timing)."""
+    crashed: dict[str, str] = {}
+    while True:
+        remaining = {key: path for key, path in files.items() if key not in crashed}
+        try:
+            runs = measure_repeats(worker, runtime, remaining, model, images, settings)
+            break
+        except WorkerCrashed as crash:
+            key = next((k for k in remaining if crash.doing == loading(runtime, k)), None)
+            if key is None or key == FP32:
+                raise
+            crashed[key] = str(crash)
+    timed = set.intersection(*(set(measured) for measured, _ in runs))
+    errors = runs[0][1] | crashed
+    results: dict[str, Any] = {key: {"error": errors.get(key, "failed in a later repeat")}
+                               for key in remaining if key not in timed} | {
+        key: {"error": why} for key, why in crashed.items()}
+    for key in (k for k in files if k in timed):
+        samples = [measured[key][0] for measured, _ in runs]
+        results[key] = (candidate_result(np.concatenate(samples), runs[0][0][key][1], labels)
+                        | repeat_fields(samples))
+    return results, {key: runs[0][0][key][1] for key in timed}
+
+
+def repeat_fields(samples: list[np.ndarray]) -> dict[str, Any]:
+    """``repeats``, and with more than one process the spread of their medians."""
+    fields: dict[str, Any] = {"repeats": len(samples)}
+    if len(samples) > 1:
+        medians = [float(np.median(s)) / 1e6 for s in samples]
+        fields["between_processes"] = between_processes(medians)
+        fields["processes"] = [{"median_ms": median, "n": int(s.size)}
+                               for median, s in zip(medians, samples)]
+    return fields
 
 
 def runtime_entry(results: Mapping[str, Any], job: PostTrainJob, files: Mapping[str, Path]
                   ) -> dict[str, Any]:
-    """The chosen recipe of one runtime, with fp32 and every recipe tried beside it."""
+    """The chosen recipe of one runtime, with fp32 and every recipe tried beside it, and
+    the bench protocol they were timed with."""
     fp32 = results[FP32]
     recipes = {name: dict(r) for name, r in results.items() if name != FP32}
+    if all("error" in r for r in recipes.values()):
+        raise RuntimeFailure("no int8 recipe ran: " + "; ".join(
+            f"{name}: {r['error']}" for name, r in recipes.items()))
     for name, result in recipes.items():
         result["bytes"] = files[name].stat().st_size
         if "error" not in result:
@@ -178,7 +260,7 @@ def runtime_entry(results: Mapping[str, Any], job: PostTrainJob, files: Mapping[
     return dict(recipes[chosen]) | {
         "recipe": chosen, "within_tolerance": within, "int8_max_drop": job.settings["int8_max_drop"],
         "fp32": fp32_summary, "recipes": recipes,
-    }
+    } | job.bench_settings.protocol()
 
 
 def int8_runtimes(job: PostTrainJob) -> tuple[list[Runtime], dict[str, str]]:
@@ -217,34 +299,56 @@ def quantize_all(job: PostTrainJob, fp32: Path, calibration: np.ndarray, folder:
     return files, batch_norms
 
 
+def measure_all(job: PostTrainJob, worker: Worker, runtimes: list[Runtime],
+                files: Mapping[str, Path], model: torch.nn.Module, images: np.ndarray,
+                labels: np.ndarray, logits_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """(entries, failures) by runtime: each runtime measured in the job's ``worker``, its
+    chosen recipe's outputs saved; one that fails costs its own entry only."""
+    entries: dict[str, Any] = {}
+    failures: dict[str, str] = {}
+    for runtime in runtimes:
+        try:
+            results, logits = measure_runtime(worker, runtime, files, model, images, labels,
+                                              job.bench_settings)
+            entry = runtime_entry(results, job, files)
+        except RuntimeFailure as failure:
+            job.logger.warning("%s: failed (%s)", runtime.name, failure)
+            failures[runtime.name] = str(failure)
+            continue
+        entries[runtime.name] = entry
+        np.save(logits_dir / f"{runtime.name}.npy", logits[entry["recipe"]])
+        job.logger.info("%s: %s", runtime.name, recipe_line(entry))
+    if not entries:
+        raise RuntimeError(f"no runtime of posttrain.int8_runtimes could time the int8 files: "
+                           f"{failures}")
+    return entries, failures
+
+
 def int8_job(job: PostTrainJob) -> None:
     """Quantize, time and score every recipe; write the job's outputs."""
     fp32_onnx = job.fp32_onnx
-    torch.set_num_threads(job.bench_settings["threads"])
+    torch.set_num_threads(job.bench_settings.threads)
     model = load_weights(job.checkpoint, job.name.model, job.dataset)
-    images, labels = benchmark_images(job.data_marker, job.dataset, job.bench_settings["images"])
+    images, labels = benchmark_images(job.data_marker, job.dataset, job.bench_settings.images)
     indices, calibration = calibration_images(job)
     job.logger.info("calibrating on %d training images; evaluating on %d test images",
                     len(indices), len(images))
     runtimes, skipped = int8_runtimes(job)
-    with atomic_dir(job.artifacts) as folder:
+    # The worker's Python and torch start while this process quantizes.
+    with (bench_worker(job.bench_settings, job.logger).start() as worker,
+          atomic_dir(job.artifacts) as folder):
         files, batch_norms = quantize_all(job, fp32_onnx, calibration, folder)
         (folder / "fp32-preprocessed.onnx").unlink()
         np.save(folder / "calibration_indices.npy", indices)
         np.save(folder / "labels.npy", labels)
         (folder / "logits").mkdir()
-        entries: dict[str, Any] = {}
-        for runtime in runtimes:
-            results, logits = measure_runtime(runtime, files, model, images, labels, job)
-            entries[runtime.name] = runtime_entry(results, job, files)
-            chosen = entries[runtime.name]["recipe"]
-            np.save(folder / "logits" / f"{runtime.name}.npy", logits[chosen])
-            job.logger.info("%s: %s", runtime.name, recipe_line(entries[runtime.name]))
+        entries, failures = measure_all(job, worker, runtimes, files, model, images, labels,
+                                        folder / "logits")
         deploy = deploy_runtime(entries)
         with atomic_path(job.deployable) as tmp:
             shutil.copyfile(files[entries[deploy]["recipe"]], tmp)
         deploy_logits = np.load(folder / "logits" / f"{deploy}.npy")
-    write_bench(job, entries, skipped, len(images))
+    write_bench(job, entries, skipped, failures, len(images))
     write_summary(job, accuracy_record(deploy_logits, labels) | {
         "params": count_params(model),
         "storage_bytes": job.deployable.stat().st_size,
@@ -279,17 +383,19 @@ def deploy_runtime(entries: Mapping[str, Any]) -> str:
 
 
 def write_bench(job: PostTrainJob, entries: Mapping[str, Any], skipped: Mapping[str, str],
-                images: int) -> None:
+                failures: Mapping[str, str], images: int) -> None:
     """``cpu.json`` like a results/bench file: one object per runtime, env and storage."""
     record: dict[str, Any] = {"model": str(job.name), "dataset": job.dataset, "device": "cpu",
                               "images": images}
-    for name in dict.fromkeys([*job.bench_settings["runtimes"], *entries, *skipped]):
+    for name in dict.fromkeys([*job.bench_settings.runtimes, *entries, *failures, *skipped]):
         if name in entries:
             record[name] = entries[name]
+        elif name in failures:
+            record[name] = {"failed": failures[name]}
         else:
             record[name] = {"skipped": skipped.get(
                 name, "does not run the quantized ONNX file (not in posttrain.int8_runtimes)")}
-    record["env"] = environment(job.bench_settings["threads"])
+    record["env"] = environment(job.bench_settings.threads)
     record["storage"] = {"onnx_bytes": job.deployable.stat().st_size}
     write_json_atomic(job.bench, record)
     job.logger.info("wrote %s", job.bench)

@@ -14,13 +14,27 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from archopt import __version__
-from archopt.io import atomic_path, write_text_atomic
-from archopt.paths import GAN_DATASET
+from archopt.io import atomic_path, write_json_atomic, write_text_atomic
+from archopt.paths import GAN_DATASET, dataset_source
 from archopt.report import figures as fig
 from archopt.report import sources
 from archopt.report.analysis import Lookup, models_of, scenario_title, scenarios
+from archopt.report.answer import (
+    DeviceAnswer,
+    budgets_of,
+    deployment_runtimes,
+    measured_devices,
+    recommendations_json,
+    what_to_deploy,
+)
+from archopt.report.figure_list import REPORT_FIGURES
 from archopt.report.findings import DEFAULT_TOLERANCE, findings, findings_frame
-from archopt.report.flowchart import draw_flowchart, flowchart_leaves, flowchart_text
+from archopt.report.flowchart import (
+    draw_flowchart,
+    flowchart_leaves,
+    flowchart_text,
+    one_per_device,
+)
 from archopt.report.html import (
     ReportContent,
     ReportFigure,
@@ -29,8 +43,9 @@ from archopt.report.html import (
     render_html,
 )
 from archopt.report.posttrain import (
+    PostTrainData,
     int8_verdicts,
-    posttrain_html,
+    posttrain_data,
     quantize_leaves,
     read_posttrain,
     with_finding_rows,
@@ -43,7 +58,7 @@ from archopt.report.provisional import (
     mark_cells,
     mark_verdicts,
 )
-from archopt.report.runtimes import macs_latency_figure, runtime_section
+from archopt.report.runtimes import macs_latency_figure, runtimes_data
 from archopt.report.table import (
     ARCHOPT,
     PAPER,
@@ -52,49 +67,21 @@ from archopt.report.table import (
     not_run_note,
     runtimes_not_run,
 )
-from archopt.report.tables import gan_table, not_run_paragraph, scenario_table
+from archopt.report.tables import gan_table, not_run_notes, scenario_table
 
 LOG = logging.getLogger("archopt.report")
 
-# name -> (title, caption, how to draw it); the rule declares one PNG per name.
-FIGURES: dict[str, tuple[str, str, Callable[[pd.DataFrame], Figure]]] = {
-    "accuracy": (
-        "Accuracy per network and technique",
-        "Test accuracy (top-1 for CIFAR-10, top-5 for CIFAR-100 as in the dissertation) of each "
-        "base network and its DSC, Shift and Shuffle versions, with 95% Wilson intervals. "
-        "Hollow diamonds: the paper's values.",
-        fig.accuracy_figure,
-    ),
-    "latency": (
-        "Single-image latency per runtime, CPU and GPU",
-        "Mean inference time of one image (batch 1) per network, one bar per runtime, error "
-        "bars = standard deviation over the benchmarked images. Hollow diamonds: the paper "
-        "(PyTorch 2019; its CPU numbers offload one convolution per block to the GPU).",
-        fig.latency_figure,
-    ),
-    "pareto_params": (
-        "Accuracy vs parameters",
-        "Every network of the study; colour = technique, shape = width scaling. The line marks "
-        "the Pareto front (no other network is both smaller and more accurate).",
-        fig.pareto_params_figure,
-    ),
-    "pareto_latency": (
-        "Accuracy vs latency",
-        "Accuracy against mean single-image latency per device and runtime; the line marks the "
-        "Pareto front (no other network is both faster and more accurate).",
-        fig.pareto_latency_figure,
-    ),
-    "latency_ratio": (
-        "Latency relative to the base network",
-        "Latency of each technique divided by its base network's, geometric mean over networks "
-        "(bars) and per network (dots), per device and runtime. Below 1 = faster than the base. "
-        "Hollow diamonds: the same ratio from the paper's numbers.",
-        fig.latency_ratio_figure,
-    ),
+# How to draw each figure of the Figures section (the others: flowchart, gan_samples).
+DRAW: dict[str, Callable[[pd.DataFrame], Figure]] = {
+    "accuracy": fig.accuracy_figure,
+    "latency": fig.latency_figure,
+    "pareto_params": fig.pareto_params_figure,
+    "pareto_latency": fig.pareto_latency_figure,
+    "latency_ratio": fig.latency_ratio_figure,
 }
 FLOWCHART = "flowchart"
 GAN_SAMPLES = "gan_samples"
-FIGURE_FILES = (*FIGURES, FLOWCHART, GAN_SAMPLES)  # every PNG the report writes
+FIGURE_FILES = tuple(f.name for f in REPORT_FIGURES)  # every PNG the report writes
 SEARCH_DISPLAY = ("kind", "depth", "technique", "target_params", "model", "factor", "params",
                   "rel_gap", "paper_model", "paper_factor", "paper_params")
 
@@ -104,7 +91,8 @@ class ReportOutputs:
     html: str | os.PathLike
     results: str | os.PathLike
     findings: str | os.PathLike
-    figures: Mapping[str, str | os.PathLike]  # FIGURES' names, flowchart, gan_samples -> PNG
+    figures: Mapping[str, str | os.PathLike]  # FIGURE_FILES' names -> PNG
+    recommendations: str | os.PathLike  # the answer section as JSON
 
 
 def bench_environments(paths: Sequence[str | os.PathLike]) -> dict[str, dict[str, Any]]:
@@ -117,6 +105,71 @@ def bench_environments(paths: Sequence[str | os.PathLike]) -> dict[str, dict[str
         if device not in envs and isinstance(env, dict) and env:
             envs[device] = env
     return envs
+
+
+def imported_devices(paths: Sequence[str | os.PathLike]) -> set[str]:
+    """The devices whose bench files were imported from ``run_bench.py`` results."""
+    found = set()
+    for path in paths:
+        bench = sources.read_bench(path)
+        if sources.is_imported(bench):
+            found.add(sources.bench_identity(bench)[2])
+    return found
+
+
+def environment_note(env: Mapping[str, Any]) -> str:
+    """``Measured on AMD EPYC 7B13, 1 thread(s).`` from a bench file's ``env``."""
+    parts = [str(env[key]) for key in ("cpu_model", "gpu") if env.get(key)]
+    if env.get("threads") is not None:
+        parts.append(f"{env['threads']} thread(s)")
+    return f"Measured on {', '.join(parts)}." if parts else ""
+
+
+def answer_data(table: pd.DataFrame, inputs: ReportInputs, posttrain: PostTrainData,
+                config: Mapping[str, Any]) -> tuple[list[DeviceAnswer], dict[str, Any]]:
+    """The answer per device (from the study's and the post-training results) and what
+    its template (templates/answer.html) is given."""
+    tolerance = tolerance_of(config)
+    bench_files = [*inputs.bench, *inputs.posttrain_bench]
+    precisions = {r.model: str(r.summary.get("method_label", r.method)) for r in posttrain.results}
+    answers = what_to_deploy(table, config, tolerance, imported_devices(bench_files), precisions)
+    envs = bench_environments(bench_files)
+    return answers, {
+        "answers": answers, "tolerance": tolerance,
+        "environments": {device: environment_note(env) for device, env in envs.items()},
+        "budgets_configured": {a.device: bool(budgets_of(config, a.device)) for a in answers},
+    }
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    """A device of the Devices section: where it ran and how clean its timings are."""
+
+    device: str
+    imported: bool
+    environment: str
+    runtimes: list[str]
+    cells: int  # measured latencies (network x runtime)
+    noisy: int
+    unreliable: int
+
+
+def device_rows(table: pd.DataFrame, inputs: ReportInputs) -> list[DeviceRow]:
+    """Every device with a measured latency of a study network, from the tidy table
+    (without the post-training rows) and the bench files."""
+    bench_files = [*inputs.bench, *inputs.posttrain_bench]
+    imported, envs = imported_devices(bench_files), bench_environments(bench_files)
+    ours = table[(table["source"] == ARCHOPT) & (table["device"] != "")]
+    rows = []
+    for device in measured_devices(table):
+        mine = ours[ours["device"] == device]
+        latency = mine[(mine["metric"] == "latency_ms") & mine["value"].notna()]
+        warnings = mine.loc[mine["metric"] == "latency_iqr_ms", "note"].fillna("")
+        rows.append(DeviceRow(device, device in imported, environment_note(envs.get(device, {})),
+                              list(dict.fromkeys(latency["runtime"])), len(latency),
+                              int((warnings == "warning=noisy").sum()),
+                              int((warnings == "warning=unreliable").sum())))
+    return rows
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -142,7 +195,7 @@ def setup_rows(config: Mapping[str, Any], table: pd.DataFrame, envs: Mapping[str
         ("archopt version", __version__),
         ("preset", str(config.get("preset", "paper"))),
         ("datasets studied", ", ".join(config.get("studies", [])) or "none"),
-        ("data sources", "; ".join(f"{name}: {config['datasets'][name]['url']}"
+        ("data sources", "; ".join(f"{name}: {dataset_source(config, name)['url']}"
                                    for name in used_datasets(config))),
         ("networks", "every network of the dissertation" if config.get("networks") is None
          else ", ".join(config["networks"])),
@@ -319,51 +372,61 @@ def provisional_reasons(
 
 def build_report(inputs: ReportInputs, outputs: ReportOutputs, config: Mapping[str, Any],
                  paper_notes: str | os.PathLike) -> pd.DataFrame:
-    """Read the inputs, write results.csv, findings.csv, the figures and index.html."""
+    """Read the inputs, write results.csv, recommendations.json, findings.csv, the figures
+    and index.html."""
     tolerance = tolerance_of(config)
     table = build_table(inputs)
     LOG.info("tidy table: %d rows from %d summaries and %d bench files", len(table),
              len(inputs.summaries), len(inputs.bench))
     posttrain = read_posttrain(inputs.posttrain, inputs.posttrain_bench)
+    combined = with_posttrain_rows(table, posttrain)
     with atomic_path(outputs.results) as tmp:
-        with_posttrain_rows(table, posttrain).to_csv(tmp, index=False)
+        combined.to_csv(tmp, index=False)
+    answers, answer = answer_data(combined, inputs, posttrain, config)
+    write_json_atomic(outputs.recommendations, recommendations_json(answers, tolerance))
     reasons = provisional_reasons(inputs, config)
     verdicts = mark_verdicts(findings(table, tolerance), reasons)
     posttrain_verdicts = int8_verdicts(posttrain, table)
     with atomic_path(outputs.findings) as tmp:
         with_finding_rows(findings_frame(verdicts), posttrain_verdicts).to_csv(tmp, index=False)
     pngs = {}
-    for name, (_, _, draw) in FIGURES.items():
+    for name, draw in DRAW.items():
         LOG.info("drawing figure %s", name)
         pngs[name] = fig.figure_png(draw(table))
     low_compute = tuple(config.get("report", {}).get("low_compute_devices", ["cpu"]))
-    leaves = (flowchart_leaves(table, tolerance, low_compute=low_compute)
-              + quantize_leaves(posttrain, table, low_compute))
+    quantize = quantize_leaves(posttrain, table, low_compute)
+    every_runtime = flowchart_leaves(table, tolerance, low_compute=low_compute) + quantize
+    runtimes = deployment_runtimes(answers)
+    leaves = one_per_device(
+        flowchart_leaves(table, tolerance, low_compute=low_compute, runtimes=runtimes)
+        + quantize, runtimes)
     pngs[FLOWCHART] = fig.figure_png(draw_flowchart(leaves))
     pngs[GAN_SAMPLES] = fig.figure_png(fig.gan_samples_figure(inputs.gan_samples))
     for name, png in pngs.items():
         write_png(outputs.figures[name], png)
     searches = {Path(p).stem: sources.read_search(p) for p in inputs.searches}
     content = ReportContent(
+        answer=answer,
+        devices=device_rows(table, inputs),
         setup=setup_rows(config, table, bench_environments(inputs.bench)),
         not_measured=not_measured(table, config),
         verdicts=verdicts,
         tolerance=tolerance,
         flowchart_png=pngs[FLOWCHART],
         flowchart_text=flowchart_text(leaves),
+        flowchart_runtimes_text=flowchart_text(every_runtime),
         tables=[(dataset, title, mark_cells(frame, dataset, reasons))
                 for dataset, title, frame in scenario_tables(table)],
-        table_notes={dataset: not_run_paragraph(table, dataset)
+        table_notes={dataset: not_run_notes(table, dataset)
                      for dataset in fig.classification_datasets(table)},
         gan_table=mark_cells(gan_table(table), GAN_DATASET, reasons),
         gan_status=gan_status(table),
         gan_samples_png=pngs[GAN_SAMPLES] if inputs.gan_samples else None,
         search_tables=[(d, search_display(s)) for d, s in searches.items()],
-        figures=[ReportFigure(name, title, caption, pngs[name])
-                 for name, (title, caption, _) in FIGURES.items()],
-        runtimes_html=runtime_section(table, tolerance,
-                                      fig.figure_png(macs_latency_figure(table))),
-        posttrain_html=posttrain_html(table, posttrain, posttrain_verdicts),
+        figures=[ReportFigure(f.name, f.title, f.caption, pngs[f.name])
+                 for f in REPORT_FIGURES if f.section == "figures"],
+        runtimes=runtimes_data(table, tolerance, fig.figure_png(macs_latency_figure(table))),
+        posttrain=posttrain_data(table, posttrain, posttrain_verdicts),
         methodology=methodology(config, table),
         deviations=deviations(config, searches),
         paper_inconsistencies_html=markdown_lists(

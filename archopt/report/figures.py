@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from matplotlib.lines import Line2D
 
+from archopt.datasets import reported_datasets
 from archopt.report.analysis import (
     Lookup,
     models_of,
@@ -53,8 +54,7 @@ def figure_png(figure: Figure) -> bytes:
 def classification_datasets(table: pd.DataFrame) -> list[str]:
     """Datasets archopt measured (or, where it measured none, the paper's) besides maps."""
     for source in (ARCHOPT, PAPER):
-        found = [d for d in ("cifar10", "cifar100") if d in set(table.loc[table["source"] == source,
-                                                                         "dataset"])]
+        found = reported_datasets(table.loc[table["source"] == source, "dataset"])
         if found:
             return found
     return []
@@ -140,7 +140,7 @@ def paper_twins(table: pd.DataFrame, dataset: str) -> dict[str, str]:
 def skipped_reason(table: pd.DataFrame, dataset: str, device: str) -> str:
     rows = table[(table["source"] == ARCHOPT) & (table["dataset"] == dataset)
                  & (table["device"] == device) & (table["metric"] == "latency_ms")]
-    notes = [n for n in rows["note"].dropna().unique() if str(n).startswith("skipped")]
+    notes = [n for n in rows["note"].dropna().unique() if str(n).startswith(("skipped", "failed"))]
     return f"{dataset} {DEVICE_LABELS.get(device, device)}" + (f" ({notes[0]})" if notes else "")
 
 

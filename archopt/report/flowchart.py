@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,14 +193,17 @@ def merge_runtimes(leaves: list[Leaf]) -> list[Leaf]:
 
 def flowchart_leaves(table: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
                      source: str = ARCHOPT,
-                     low_compute: tuple[str, ...] = LOW_COMPUTE_DEVICES) -> list[Leaf]:
+                     low_compute: tuple[str, ...] = LOW_COMPUTE_DEVICES,
+                     runtimes: Mapping[str, str] | None = None) -> list[Leaf]:
     """Every leaf of the chart, from ``source``'s numbers in the tidy table; the latency
-    leaves get one column entry per device of their class (``low_compute`` or not)."""
+    leaves get one column entry per device of their class (``low_compute`` or not), in
+    every runtime of the device, or only in ``runtimes[device]`` where given."""
     lookup = Lookup(table)
     techniques = technique_order()[1:]
     static = [profile(lookup, source, t) for t in techniques]
     leaves = [size_leaf(static, tolerance)]
-    pairs = [p for p in latency_pairs(table, source) if p[0]]
+    pairs = [p for p in latency_pairs(table, source)
+             if p[0] and (runtimes or {}).get(p[0], p[1]) == p[1]]
     measured = list(dict.fromkeys(device for device, _ in pairs))
     for need, devices in need_devices(measured, low_compute).items():
         device_pairs = [p for p in pairs if p[0] in devices] or [(devices[0], "")]
@@ -213,6 +217,24 @@ def flowchart_leaves(table: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
     if not pairs:
         leaves.append(size_latency_leaf(static, tolerance, ""))
     return merge_runtimes(leaves)
+
+
+def one_per_device(leaves: list[Leaf], runtimes: Mapping[str, str]) -> list[Leaf]:
+    """The chart's answer per device: its leaves in the runtime ``runtimes`` names for it
+    (the runtime of its fastest deployable variant), the answers of one need and device
+    joined into one leaf (an architecture, then quantizing, say)."""
+    chosen: dict[tuple[str, str], list[Leaf]] = {}
+    for leaf in leaves:
+        device, _, listed = leaf.scope.partition(" / ")
+        runtime = runtimes.get(device)
+        if listed and runtime is not None:
+            if runtime not in listed.split(", "):
+                continue
+            leaf = Leaf(leaf.need, f"{device} / {runtime}", leaf.choice, leaf.numbers)
+        chosen.setdefault((leaf.need, leaf.scope), []).append(leaf)
+    return [Leaf(need, scope, "; then ".join(leaf.choice for leaf in same),
+                 " | ".join(leaf.numbers for leaf in same))
+            for (need, scope), same in chosen.items()]
 
 
 def flowchart_text(leaves: list[Leaf]) -> str:

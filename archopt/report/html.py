@@ -1,19 +1,26 @@
-"""The self-contained HTML report: inline CSS, images as base64 data URIs, no scripts."""
+"""The self-contained HTML report, one Jinja template per section (``templates/``): inline
+CSS, images as base64 data URIs, and one inline script (templates/filter.js) filtering and
+sorting the variant tables."""
 
 from __future__ import annotations
 
 import base64
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import jinja2
+import markupsafe
 import pandas as pd
 
+from archopt.report.analysis import Measurement, technique_label
+from archopt.report.figure_list import REPORT_FIGURES
 from archopt.report.findings import FINDINGS, Verdict
 from archopt.report.provisional import MARK as PROVISIONAL_MARK
 from archopt.report.table import METRICS
-from archopt.report.tables import NOT_MEASURED
+from archopt.report.tables import ACCURACY_LABELS, NOT_MEASURED, fmt_bytes
 
 CSS = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 2em auto; max-width: 1400px;
@@ -43,6 +50,13 @@ ul.evidence { font-size: .85em; margin-top: .2em; }
 .note { color: #444; font-size: .9em; }
 .banner { background: #fff4d6; border: 2px solid #ef8f00; padding: .6em 1em; margin: 1em 0; }
 .provisional { color: #b35c00; font-weight: bold; }
+form.filter { background: #f0f3f8; padding: .5em 1em; margin: 1em 0; position: sticky; top: 0; }
+form.filter label { margin-right: 1em; white-space: nowrap; }
+table.sortable th { cursor: pointer; }
+table.sortable th[aria-sort=ascending]::after { content: " ▲"; }
+table.sortable th[aria-sort=descending]::after { content: " ▼"; }
+ul.answers li { margin: .3em 0; }
+table.data caption { text-align: left; caption-side: top; padding: .2em 0; }
 """
 
 
@@ -63,7 +77,7 @@ class ReportContent:
     verdicts: list[Verdict]
     tolerance: float
     flowchart_png: bytes
-    flowchart_text: str
+    flowchart_text: str  # one answer per device, in the runtime it deploys in
     tables: list[tuple[str, str, pd.DataFrame]]  # (dataset, title, table)
     gan_table: pd.DataFrame
     gan_status: str
@@ -73,13 +87,49 @@ class ReportContent:
     deviations: list[str]
     paper_inconsistencies_html: str
     generated: str = ""
-    runtimes_html: str = ""  # archopt.report.runtimes.runtime_section
-    posttrain_html: str = ""  # archopt.report.posttrain.posttrain_html
+    flowchart_runtimes_text: str = ""  # the same chart in every runtime of every device
+    # What the templates of the sections with their own data function are given.
+    answer: dict[str, Any] = field(default_factory=dict)  # archopt.report.build.answer_data
+    runtimes: dict[str, Any] = field(default_factory=dict)  # report.runtimes.runtimes_data
+    posttrain: dict[str, Any] = field(default_factory=dict)  # report.posttrain.posttrain_data
+    devices: list[Any] = field(default_factory=list)  # archopt.report.build.DeviceRow
     gan_samples_png: bytes | None = None
     provisional_banner: str = ""  # empty when every accuracy finished the protocol
     provisional: list[tuple[str, str, str]] = field(default_factory=list)  # dataset, model, why
-    # dataset -> HTML above its tables: the runtimes a device has no column for
-    table_notes: dict[str, str] = field(default_factory=dict)
+    # dataset -> the runtimes a device has no column for, in words (above its tables)
+    table_notes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def width_text(variant: Any) -> str:
+    """How a variant's width differs from its technique's design (its ``scaling``)."""
+    factor = "" if variant.width_factor is None else f" x{variant.width_factor:g}"
+    return {"none": "as designed", "expand": f"widened{factor}",
+            "reduce_channels": f"fewer channels{factor}",
+            "reduce_block": f"bottleneck blocks{factor}"}.get(variant.scaling, variant.scaling)
+
+
+def size_text(size: float | None) -> str:
+    return "not measured" if size is None else fmt_bytes(Measurement(float(size)))
+
+
+def table_filter(frame: pd.DataFrame, missing: str = NOT_MEASURED) -> markupsafe.Markup:
+    return markupsafe.Markup(data_table(frame, missing))
+
+
+TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("archopt.report"),
+                               autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                               undefined=jinja2.StrictUndefined)
+TEMPLATES.filters.update(technique=technique_label, width=width_text, size=size_text,
+                         num=lambda x: f"{x:g}", num2=lambda x: f"{x:.2f}",
+                         metric=lambda m: ACCURACY_LABELS[m], table=table_filter,
+                         png=lambda png: png_uri(png),
+                         md=lambda text: markupsafe.Markup(inline_markdown(text)))
+TEMPLATES.globals.update(mark=PROVISIONAL_MARK, figure_spec={f.name: f for f in REPORT_FIGURES})
+
+
+def render_template(name: str, **context: Any) -> str:
+    """A section's HTML from its template (``archopt/report/templates``)."""
+    return TEMPLATES.get_template(name).render(**context)
 
 
 def esc(text: Any) -> str:
@@ -139,162 +189,55 @@ def png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def badge(verdict: str, provisional: bool = False) -> str:
-    mark = (f" <span class='provisional' title='rests on provisional accuracies'>{PROVISIONAL_MARK}"
-            "</span>") if provisional else ""
-    return f'<span class="verdict {verdict.replace(" ", "-")}">{esc(verdict)}</span>{mark}'
-
-
-def verdict_rows(verdicts: list[Verdict]) -> str:
-    rows = []
-    for v in verdicts:
-        evidence = "".join(f"<li>{esc(line)}</li>" for line in v.evidence)
-        rows.append(f"<tr><td>{esc(v.scope)}</td><td>{badge(v.verdict, v.provisional)}</td>"
-                    f"<td class='text'><ul class='evidence'>{evidence}</ul></td></tr>")
-    return ("<table class='data'><tr><th>dataset, device / runtime</th><th>verdict</th>"
-            "<th>the numbers that decide it</th></tr>" + "".join(rows) + "</table>")
-
-
-def cell_badge(verdict: Verdict | None) -> str:
-    return "" if verdict is None else badge(verdict.verdict, verdict.provisional)
-
-
-def provisional_notice(content: ReportContent) -> str:
-    if not content.provisional_banner:
-        return ""
-    items = "".join(f"<li>{esc(dataset)} {esc(model)}: {esc(why)}</li>"
-                    for dataset, model, why in content.provisional)
-    return (f"<div class='banner'><strong>{esc(content.provisional_banner)}</strong>"
-            f"<details><summary>which networks</summary><ul>{items}</ul></details></div>")
-
-
-def verdict_overview(verdicts: list[Verdict]) -> str:
-    """One row per finding, one column per source and scope, a badge in each cell."""
+def findings_data(verdicts: list[Verdict]) -> dict[str, Any]:
+    """The overview's columns (source, scope), its header spans and cells, and each
+    finding's verdicts by source (templates/findings.html)."""
     columns = list(dict.fromkeys((v.source, v.scope) for v in verdicts))
-    cells = {(v.finding, v.source, v.scope): v for v in verdicts}
     sources = list(dict.fromkeys(source for source, _ in columns))
-    head = "".join(
-        f"<th colspan='{sum(s == source for s, _ in columns)}'>"
-        f"{'archopt' if source == 'archopt' else 'the paper&#39;s numbers'}</th>"
-        for source in sources)
-    scopes = "".join(f"<th>{esc(scope)}</th>" for _, scope in columns)
-    rows = []
-    for number, statement in FINDINGS.items():
-        badges = "".join(
-            f"<td class='c'>{cell_badge(cells.get((number, *column)))}"
-            "</td>"
-            for column in columns)
-        rows.append(f"<tr><td class='text'>{number}. {esc(statement)}</td>{badges}</tr>")
-    return (f"<div class='scroll'><table class='data'><tr><th rowspan='2'>finding</th>{head}</tr>"
-            f"<tr>{scopes}</tr>{''.join(rows)}</table></div>")
+    return {
+        "statements": FINDINGS, "columns": columns,
+        "sources": [(source, sum(s == source for s, _ in columns)) for source in sources],
+        "cells": {(v.finding, v.source, v.scope): v for v in verdicts},
+        "by_finding": {number: {source: [v for v in verdicts if v.finding == number
+                                         and v.source == source] for source in ("archopt", "paper")}
+                       for number in FINDINGS},
+    }
 
 
-def findings_section(content: ReportContent) -> str:
-    parts = [f"<p>Each finding of the dissertation is re-tested on archopt's measurements, per "
-             f"dataset, device and runtime, and, for comparison, on the paper's own numbers with "
-             f"the same rules. Accuracy tolerance: {content.tolerance:g} percentage points. "
-             "Latency differences count only where the 95% intervals do not overlap.</p>",
-             provisional_notice(content), verdict_overview(content.verdicts)]
-    for number, statement in FINDINGS.items():
-        ours = [v for v in content.verdicts if v.finding == number and v.source == "archopt"]
-        theirs = [v for v in content.verdicts if v.finding == number and v.source == "paper"]
-        parts.append(f"<h3>Finding {number}: {esc(statement)}</h3>")
-        parts.append("<h4>archopt's measurements</h4>" + verdict_rows(ours))
-        parts.append("<details><summary class='paper'>The same rules on the paper's numbers"
-                     "</summary>" + verdict_rows(theirs) + "</details>")
-    return "".join(parts)
+@dataclass(frozen=True)
+class Section:
+    """One section of the page: its anchor, its title, and what its template
+    (``templates/{key}.html``) is given besides the content (``c``)."""
+
+    key: str
+    title: str
+    data: Callable[[ReportContent], dict[str, Any]] = lambda content: {}
 
 
-def setup_section(content: ReportContent) -> str:
-    rows = "".join(f"<tr><th>{esc(k)}</th><td class='text'>{esc(v)}</td></tr>"
-                   for k, v in content.setup)
-    missing = "".join(f"<li>{esc(item)}</li>" for item in content.not_measured) or \
-        "<li>everything the configuration asks for was measured</li>"
-    return (f"{provisional_notice(content)}<table class='data'>{rows}</table>"
-            f"<h3>What was not measured</h3><ul>{missing}</ul>")
-
-
-def tables_section(content: ReportContent) -> str:
-    parts = ["<p>archopt's numbers next to the dissertation's (columns labelled "
-             "<span class='paper'>paper</span>). Accuracy with its 95% Wilson interval; latency "
-             "as mean ± standard deviation over single-image runs; E_P x 1000 = accuracy (%) / "
-             "parameters x 1000; storage = size of the selected checkpoint file. The paper's "
-             "CIFAR-100 accuracies are top-5, so that is the first accuracy column there.</p>"]
-    for dataset in dict.fromkeys(d for d, _, _ in content.tables):
-        parts.append(f"<h3>{esc(dataset)}</h3>" + content.table_notes.get(dataset, ""))
-        for _, title, frame in (t for t in content.tables if t[0] == dataset):
-            parts.append(f"<h4>{esc(title)}</h4>" + data_table(frame))
-    parts.append("<h3>maps: Pix2Pix generators (paper Table 13)</h3>")
-    parts.append(f"<p class='not-run'>{esc(content.gan_status)}</p>" if content.gan_status else "")
-    parts.append(data_table(content.gan_table))
-    if content.gan_samples_png is not None:
-        parts.append("<figure id='fig-gan-samples'><h4>Generated maps (like the paper's Figure 28)"
-                     f"</h4><img src='{png_uri(content.gan_samples_png)}' alt='Pix2Pix samples'>"
-                     "<figcaption>Rows: validation inputs (the same seeded pairs for every "
-                     "variant); columns: satellite input, real map, each generator's map."
-                     "</figcaption></figure>")
-    for dataset, frame in content.search_tables:
-        parts.append(f"<h3>Equal-budget search, {esc(dataset)}</h3>"
-                     "<p>Width factors found by archopt's search against each budget, with the "
-                     "paper's names and factors where it has them.</p>"
-                     + data_table(frame, missing=""))
-    return "".join(parts)
-
-
-def figures_section(content: ReportContent) -> str:
-    return "".join(
-        f"<figure id='fig-{esc(f.name)}'><h3>{esc(f.title)}</h3>"
-        f"<img src='{png_uri(f.png)}' alt='{esc(f.title)}'>"
-        f"<figcaption>{esc(f.caption)}</figcaption></figure>"
-        for f in content.figures
-    )
-
-
-def flowchart_section(content: ReportContent) -> str:
-    return ("<p>The dissertation's decision chart (its Figure 29), with every leaf recomputed "
-            "from archopt's measurements; the paper's answer is shown beside it.</p>"
-            f"<figure><img src='{png_uri(content.flowchart_png)}' alt='decision flowchart'>"
-            "</figure><h3>As text</h3>"
-            f"<pre>{esc(content.flowchart_text)}</pre>")
-
-
-def methodology_section(content: ReportContent) -> str:
-    items = "".join(f"<li>{inline_markdown(m)}</li>" for m in content.methodology)
-    deviations = "".join(f"<li>{inline_markdown(d)}</li>" for d in content.deviations)
-    glossary = "".join(f"<tr><th>{esc(name)}</th><td class='text'>{esc(meaning)}</td></tr>"
-                       for name, meaning in METRICS.items())
-    return (f"<ul>{items}</ul><h3>Deviations from the dissertation</h3><ul>{deviations}</ul>"
-            "<h3>Inconsistencies in the dissertation</h3><p>From "
-            "<code>resources/paper/param_counts.md</code>:</p>"
-            f"{content.paper_inconsistencies_html}"
-            "<h3>Metrics in results.csv</h3>"
-            f"<table class='data'><tr><th>metric</th><th>meaning</th></tr>{glossary}</table>")
-
-
+# The page, in order; every section is a template.
 SECTIONS = (
-    ("setup", "Setup", setup_section),
-    ("findings", "Findings", findings_section),
-    ("flowchart", "Decision flowchart", flowchart_section),
-    ("tables", "Tables", tables_section),
-    ("runtimes", "Runtimes", lambda content: content.runtimes_html),
-    ("posttrain", "Post-training", lambda content: content.posttrain_html),
-    ("figures", "Figures", figures_section),
-    ("methodology", "Methodology", methodology_section),
+    Section("answer", "What to deploy", lambda c: c.answer),
+    Section("setup", "Setup"),
+    Section("findings", "Findings", lambda c: findings_data(c.verdicts)),
+    Section("flowchart", "Decision flowchart"),
+    Section("tables", "Tables"),
+    Section("runtimes", "Runtimes", lambda c: c.runtimes),
+    Section("posttrain", "Post-training", lambda c: c.posttrain),
+    Section("devices", "Devices"),
+    Section("gan", "Pix2Pix generators (paper Table 13)"),
+    Section("figures", "Figures"),
+    Section("methodology", "Methodology", lambda c: {"metrics": METRICS}),
 )
+
+
+def script() -> str:
+    """The page's only script: filtering and sorting of the variant tables."""
+    return TEMPLATES.loader.get_source(TEMPLATES, "filter.js")[0]
 
 
 def render_html(content: ReportContent) -> str:
     """The whole report as one HTML document."""
-    nav = "".join(f"<li><a href='#{key}'>{title}</a></li>" for key, title, _ in SECTIONS)
-    body = "".join(f"<section id='{key}'><h2>{title}</h2>{render(content)}</section>"
-                   for key, title, render in SECTIONS)
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        "<title>archopt report: CNN architecture-optimization techniques</title>"
-        f"<style>{CSS}</style></head><body>"
-        "<h1>archopt report: DSC, Shift and Shuffle re-measured</h1>"
-        f"<p>Generated {esc(content.generated)}. Numbers labelled <span class='paper'>paper</span> "
-        "are the 2019 dissertation's, never archopt's measurements.</p>"
-        f"<nav><ol>{nav}</ol></nav>{body}</body></html>\n"
-    )
+    sections = [(s.key, s.title, markupsafe.Markup(render_template(
+        f"{s.key}.html", c=content, **s.data(content)))) for s in SECTIONS]
+    return render_template("page.html", c=content, sections=sections,
+                           css=markupsafe.Markup(CSS), script=markupsafe.Markup(script()))

@@ -7,7 +7,7 @@ from typing import Any
 
 from archopt.report.build import FIGURE_FILES, ReportOutputs, build_report
 from archopt.report.table import ReportInputs
-from archopt.workflow import job_logger
+from archopt.workflow import start_job
 
 
 def existing(paths: list[str]) -> list[str]:
@@ -15,7 +15,7 @@ def existing(paths: list[str]) -> list[str]:
 
 
 def report_job(snakemake: Any) -> None:
-    logger = job_logger(snakemake, "report")
+    logger = start_job(snakemake, "report").logger
     settings = dict(snakemake.params.settings)
     # Perceptual-study votes come from people, not from the DAG: read when present.
     study = existing([snakemake.params.study_results])
@@ -36,6 +36,7 @@ def report_job(snakemake: Any) -> None:
         html=snakemake.output.html,
         results=snakemake.output.results,
         findings=snakemake.output.findings,
+        recommendations=snakemake.output.recommendations,
         figures={name: getattr(snakemake.output, name) for name in FIGURE_FILES},
     )
     logger.info("building the report from %d summaries and %d bench files",

@@ -25,6 +25,7 @@ against the study's own networks:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from archopt.models import parse_name
+from archopt.posttrain import Outcome, get_posttrain_method, list_posttrain_methods
 from archopt.report import sources
 from archopt.report.analysis import (
     Lookup,
@@ -44,8 +46,13 @@ from archopt.report.analysis import (
 )
 from archopt.report.findings import Check, Part, Verdict, evidence_of, verdict_of
 from archopt.report.flowchart import Leaf
-from archopt.report.html import data_table, esc, verdict_rows
-from archopt.report.table import ARCHOPT, PRIMARY_ACCURACY, TIDY_COLUMNS, measurement
+from archopt.report.table import (
+    ARCHOPT,
+    PRIMARY_ACCURACY,
+    TIDY_COLUMNS,
+    bench_accuracy_rows,
+    measurement,
+)
 from archopt.report.tables import (
     ACCURACY_LABELS,
     DEVICE_LABELS,
@@ -53,9 +60,10 @@ from archopt.report.tables import (
     fmt_count,
     fmt_interval,
     fmt_spread,
-    not_run_paragraph,
+    not_run_notes,
     two_level,
 )
+from archopt.runtimes import deployed_runtime
 
 FINDING = 6
 STATEMENT = "int8 quantization lowers latency on CPU."
@@ -102,15 +110,10 @@ class PostTrainResult:
         return str(self.summary["method"])
 
     def label(self) -> str:
-        """What was done, in words: ``int8 (qdq_s8s8)``, ``pruned to resnet20-shift``."""
-        if self.method == "int8":
-            return f"int8 ({self.summary.get('recipe')} in {self.summary.get('deploy_runtime')})"
-        pruning = self.summary.get("pruning", {})
-        if pruning.get("budget_of"):
-            return f"pruned to {pruning['budget_of']}'s size"
-        if pruning.get("ratio") is not None:
-            return f"pruned, {pruning['ratio']:g} of channels removed"
-        return str(self.summary.get("method_label", self.method))
+        """What was done, in words (the method's ``describe``): ``int8 (qdq_s8s8 in ...)``."""
+        if self.method not in list_posttrain_methods():  # its plugin is not loaded here
+            return str(self.summary.get("method_label", self.method))
+        return get_posttrain_method(self.method).describe(self.summary)
 
 
 @dataclass
@@ -175,7 +178,8 @@ def result_rows(result: PostTrainResult) -> list[dict[str, Any]]:
         # An imported device timed model.onnx: the recipe the summary names.
         recipe = None if device == LOCAL_DEVICE else summary.get("recipe")
         for runtime in sources.runtimes_present(bench):
-            rows += runtime_rows(bench[runtime], device, runtime, f"{where} on {device}", recipe)
+            rows += runtime_rows(bench[runtime], device, runtime, f"{where} on {device}", recipe,
+                                 sources.number(bench, "images", f"{where} on {device}"))
     info = parse_name(result.base)
     budget = summary.get("pruning", {}).get("budget_of", "")
     attributes = {"source": ARCHOPT, "dataset": result.dataset, "model": result.model,
@@ -186,10 +190,11 @@ def result_rows(result: PostTrainResult) -> list[dict[str, Any]]:
 
 
 def runtime_rows(entry: dict[str, Any], device: str, runtime: str, where: str,
-                 recipe: str | None = None) -> list[dict[str, Any]]:
-    if "skipped" in entry:
+                 recipe: str | None = None, images: float | None = None
+                 ) -> list[dict[str, Any]]:
+    if sources.not_measured(entry):
         return [measurement("latency_ms", None, device=device, runtime=runtime,
-                            note=f"skipped: {entry['skipped']}")]
+                            note=sources.not_measured(entry))]
     mean = sources.number(entry, "mean_ms", where)
     recipe = entry.get("recipe", recipe)
     rows = [measurement("latency_ms", mean, device=device, runtime=runtime,
@@ -197,11 +202,10 @@ def runtime_rows(entry: dict[str, Any], device: str, runtime: str, where: str,
                         ci=sources.interval(entry, "ci95_ms", where, centre=mean),
                         n=sources.number(entry, "n", where),
                         note=f"recipe={recipe}" if recipe else "")]
-    for metric, key in (("latency_median_ms", "median_ms"), ("bench_top1", "top1")):
-        if entry.get(key) is not None:
-            rows.append(measurement(metric, sources.number(entry, key, where), device=device,
-                                    runtime=runtime))
-    return rows
+    if entry.get("median_ms") is not None:
+        rows.append(measurement("latency_median_ms", sources.number(entry, "median_ms", where),
+                                device=device, runtime=runtime))
+    return rows + bench_accuracy_rows(entry, device, runtime, where, images)
 
 
 def posttrain_frame(data: PostTrainData) -> pd.DataFrame:
@@ -234,10 +238,13 @@ def latency_columns(lookup: Lookup, dataset: str, models: list[str]) -> list[tup
 def network_row(lookup: Lookup, dataset: str, model: str, what: str,
                 pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
     primary = PRIMARY_ACCURACY[dataset]
+    accuracy = lookup.accuracy(ARCHOPT, dataset, model)
     row: dict[tuple[str, str], str | None] = {
         ("network", ""): model, ("post-training", ""): what,
-        (f"{ACCURACY_LABELS[primary]} [95% CI]", ""): fmt_interval(
-            lookup.accuracy(ARCHOPT, dataset, model)),
+        (f"{ACCURACY_LABELS[primary]} [95% CI]", ""): fmt_interval(accuracy),
+        # A study network's accuracy is the whole test set's, a post-training result's
+        # the benchmarked images': the table says which, row by row.
+        ("accuracy from", ""): images_text(accuracy),
         ("parameters", ""): fmt_count(lookup.get(ARCHOPT, dataset, model, "params")),
         ("deployable file", ""): fmt_bytes(lookup.get(ARCHOPT, dataset, model, "onnx_bytes")),
     }
@@ -245,6 +252,13 @@ def network_row(lookup: Lookup, dataset: str, model: str, what: str,
         label = f"{DEVICE_LABELS.get(device, device)} latency ms (mean ± std)"
         row[(label, runtime)] = fmt_spread(lookup.latency(ARCHOPT, dataset, model, device, runtime))
     return row
+
+
+def images_text(accuracy: Measurement | None) -> str | None:
+    """``first 200 test images`` / ``10,000 test images``: where an accuracy comes from."""
+    if accuracy is None or math.isnan(accuracy.n):
+        return None
+    return f"{accuracy.n:,.0f} test images"
 
 
 def architecture_vs_posttrain(table: pd.DataFrame, data: PostTrainData, dataset: str
@@ -261,7 +275,27 @@ def architecture_vs_posttrain(table: pd.DataFrame, data: PostTrainData, dataset:
         rows.append((model, what))
         rows += [(r.model, r.label()) for r in data.of(dataset, model)]
     pairs = latency_columns(lookup, dataset, [model for model, _ in rows])
-    return two_level([network_row(lookup, dataset, model, what, pairs) for model, what in rows])
+    verdicts = {r.model: method_verdict(lookup, r) for r in data.of(dataset)}
+    return two_level([network_row(lookup, dataset, model, what, pairs)
+                      | {("verdict", ""): verdicts.get(model, "")} for model, what in rows])
+
+
+def method_verdict(lookup: Lookup, result: PostTrainResult) -> str:
+    """The method's own verdict (its ``verdict`` hook) on ``result`` against its base net."""
+    if result.method not in list_posttrain_methods():
+        return ""
+
+    # Like with like: both networks' outputs in the deployment runtime on the same images.
+    accuracy = f"bench_{PRIMARY_ACCURACY[result.dataset]}"
+    runtime = deployed_runtime().name
+
+    def outcome(model: str) -> Outcome:
+        values = [lookup.get(ARCHOPT, result.dataset, model, accuracy, LOCAL_DEVICE, runtime)]
+        values += [lookup.get(ARCHOPT, result.dataset, model, metric)
+                   for metric in ("params", "onnx_bytes")]
+        return Outcome(*(None if v is None else float(v.value) for v in values))
+
+    return get_posttrain_method(result.method).verdict(outcome(result.model), outcome(result.base))
 
 
 def pruned_budget_tables(table: pd.DataFrame, data: PostTrainData, dataset: str
@@ -310,7 +344,7 @@ def int8_check(result: PostTrainResult, device: str, runtime: str, lookup: Looku
     interleaved with the recipes (``fp32`` of the entry); on an imported device, the base
     network's fp32 file timed on that device (the table's row of it)."""
     entry = result.benches.get(device, {}).get(runtime, {})
-    if not isinstance(entry, dict) or not entry or "skipped" in entry:
+    if not isinstance(entry, dict) or not entry or sources.not_measured(entry):
         return None
     if device == LOCAL_DEVICE:
         if "fp32" not in entry:
@@ -370,7 +404,7 @@ def datasets_of(data: PostTrainData) -> list[str]:
 
 def never_ran(data: PostTrainData, dataset: str, device: str, runtime: str) -> bool:
     """Whether no int8 file of ``dataset`` ran in this runtime of this device (eager)."""
-    return all("skipped" in r.benches.get(device, {}).get(runtime, {"skipped": ""})
+    return all(sources.not_measured(r.benches.get(device, {}).get(runtime, {"skipped": ""}))
                for r in data.of(dataset) if r.method == "int8")
 
 
@@ -427,31 +461,28 @@ def quantize_leaves(data: PostTrainData, table: pd.DataFrame,
     return leaves
 
 
-def posttrain_html(table: pd.DataFrame, data: PostTrainData, verdicts: list[Verdict]) -> str:
-    """The report's "Post-training" section."""
-    if not data.results:
-        return ("<p class='not-run'>Post-training not run: no results/posttrain/*/*/summary.json "
-                "(config key <code>posttrain.methods</code>).</p>")
-    intro = ("<p>Post-training methods applied to the trained networks (README "
-             "\"Post-training\"). Accuracy of a post-trained network comes from the outputs of the "
-             "runtime that runs its deployable file (ONNX Runtime), with 95% Wilson intervals; "
-             "the deployable file is <code>results/posttrain/DATASET/NAME/model.onnx</code>, the "
-             "one that was timed. int8 runs only in runtimes that read the quantized ONNX file. "
-             "An imported device (<code>bench.external_devices</code>) timed the same "
-             "<code>model.onnx</code> files; its int8 results are compared with the fp32 file "
-             "timed on that device.</p>")
-    parts = [intro]
-    for dataset in datasets_of(data):
-        parts.append(f"<h3>{esc(dataset)}: architecture vs post-training</h3>"
-                     + not_run_paragraph(with_posttrain_rows(table, data), dataset)
-                     + data_table(architecture_vs_posttrain(table, data, dataset)))
-        for title, frame in pruned_budget_tables(table, data, dataset):
-            parts.append(f"<h4>{esc(title)}</h4>" + data_table(frame))
-        parts.append(f"<h4>{esc(dataset)}: int8 recipes tried per runtime, on this machine "
-                     "(cpu)</h4>"
-                     + data_table(recipe_table(data, dataset)))
-    parts.append(f"<h3>Finding {FINDING}: {esc(STATEMENT)}</h3>" + verdict_rows(verdicts))
-    return "".join(parts)
+@dataclass(frozen=True)
+class PostTrainPanel:
+    """One dataset's post-training tables."""
+
+    dataset: str
+    not_run: list[str]  # the runtimes a device has no column for, in words
+    versus: pd.DataFrame  # every studied network followed by its post-training results
+    budgets: list[tuple[str, pd.DataFrame]]  # (title, table) of the pruned equal-budget nets
+    recipes: pd.DataFrame
+
+
+def posttrain_data(table: pd.DataFrame, data: PostTrainData, verdicts: list[Verdict]
+                   ) -> dict[str, Any]:
+    """What the "Post-training" section shows (templates/posttrain.html)."""
+    combined = with_posttrain_rows(table, data)
+    panels = [PostTrainPanel(dataset, not_run_notes(combined, dataset),
+                             architecture_vs_posttrain(table, data, dataset),
+                             pruned_budget_tables(table, data, dataset),
+                             recipe_table(data, dataset))
+              for dataset in datasets_of(data)]
+    return {"ran": bool(data.results), "panels": panels, "verdicts": verdicts,
+            "finding": FINDING, "statement": STATEMENT}
 
 
 def recipe_table(data: PostTrainData, dataset: str) -> pd.DataFrame:

@@ -62,16 +62,14 @@ def generator_reasons(
 
 
 def banner(reasons: Mapping[tuple[str, str], str]) -> str:
-    """The Setup section's warning; empty when every accuracy is final."""
+    """The page's one warning (the networks and why are folded below it); empty when
+    every accuracy is final."""
     if not reasons:
         return ""
-    kinds = sorted(set(reasons.values()))
     return (
         f"Provisional accuracy: {len(reasons)} network(s) did not train to the end of the "
-        f"study's protocol ({'; '.join(kinds)}). Their accuracies and every accuracy-based "
-        f"verdict on them (findings {', '.join(map(str, ACCURACY_FINDINGS))}) are marked "
-        f"{MARK} and provisional; latency findings stand, since latency does not depend on "
-        "training."
+        f"study's protocol. Their accuracies and the accuracy-based verdicts (findings "
+        f"{', '.join(map(str, ACCURACY_FINDINGS))}) are marked {MARK}; latencies stand."
     )
 
 

@@ -15,6 +15,8 @@ runtime by runtime.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,9 +32,8 @@ from archopt.report.analysis import (
     technique_order,
 )
 from archopt.report.findings import CLASSIFICATION_FINDINGS, FINDING_CHECKS, FINDINGS, Context
-from archopt.report.html import data_table, esc, png_uri
 from archopt.report.table import ARCHOPT, PRIMARY_ACCURACY
-from archopt.report.tables import DEVICE_LABELS, not_run_paragraph
+from archopt.report.tables import DEVICE_LABELS, not_run_notes
 
 REFERENCE_RUNTIME = "eager"  # the dissertation's framework: a flip is a change from it
 MEDIAN = "latency_median_ms"
@@ -247,38 +248,29 @@ def load_first_table(table: pd.DataFrame, dataset: str, device: str, runtimes: l
     return pd.DataFrame(records)
 
 
-def runtime_section(table: pd.DataFrame, tolerance: float, figure_png: bytes) -> str:
-    """The report's "Runtimes" section as HTML."""
-    parts = [("<p>Median single-image latency per query (ms). <em>noisy</em>: the "
-              "interquartile range exceeds 10% of the median; <em>unreliable</em>: 25%. The "
-              "± std of the tables above is across images (all queries of all processes); "
-              "with <code>bench.repeats</code> &gt; 1, <code>between_processes.std_ms</code> "
-              "in the bench JSONs is the spread between processes (of their medians).</p>")]
-    for dataset in archopt_datasets(table):
-        for device, runtimes in devices_and_runtimes(table, dataset).items():
-            label = f"{esc(dataset)}, {esc(DEVICE_LABELS.get(device, device))}"
-            parts.append(f"<h3>{label}: every network in every runtime</h3>"
-                         + not_run_paragraph(table, dataset, [device])
-                         + data_table(latency_matrix(table, dataset, device, runtimes)))
-            parts.append(f"<h4>{label}: load and first inference</h4>"
-                         + data_table(load_first_table(table, dataset, device, runtimes)))
-            parts.append(f"<h4>{label}: fastest (runtime, network) per accuracy level</h4>"
-                         + data_table(fastest_per_accuracy(table, dataset, device)))
-    parts.append("<h3>Runtime sensitivity of the latency findings</h3><p>Each latency claim "
-                 "of the findings, judged per runtime by the Findings section's rule; "
-                 "<em>flipped by</em> lists the runtimes where its status differs from eager "
-                 "PyTorch's (the dissertation's framework).</p>"
-                 + data_table(runtime_sensitivity(table, tolerance)))
-    statements = "".join(f"<li>{n}: {esc(FINDINGS[n])}</li>" for n in CLASSIFICATION_FINDINGS)
-    parts.append(f"<ul>{statements}</ul>")
-    correlation = macs_correlation(table).round(3)
-    parts.append("<h3>MACs vs measured latency</h3><p>Spearman's rank correlation between "
-                 "MACs per image and median latency across the networks, per device and "
-                 "runtime (1 = MACs order the networks exactly as latency does).</p>"
-                 + data_table(correlation))
-    parts.append("<figure id='fig-macs-latency'><img src='" + png_uri(figure_png)
-                 + "' alt='milliseconds per million MACs'><figcaption>Milliseconds per million "
-                 "MACs, median over the networks of each technique, per runtime: where a "
-                 "technique's bar is higher, its MAC count understates its latency (shift, "
-                 "shuffle and depthwise layers cost time without MACs).</figcaption></figure>")
-    return "".join(parts)
+@dataclass(frozen=True)
+class RuntimePanel:
+    """One dataset on one device: its latency matrix, load times and fastest choices."""
+
+    title: str
+    not_run: list[str]  # the runtimes the device has no column for, in words
+    matrix: pd.DataFrame
+    load_first: pd.DataFrame
+    fastest: pd.DataFrame
+
+
+def runtimes_data(table: pd.DataFrame, tolerance: float, figure_png: bytes) -> dict[str, Any]:
+    """What the "Runtimes" section shows (templates/runtimes.html)."""
+    panels = [
+        RuntimePanel(f"{dataset}, {DEVICE_LABELS.get(device, device)}",
+                     not_run_notes(table, dataset, [device]),
+                     latency_matrix(table, dataset, device, runtimes),
+                     load_first_table(table, dataset, device, runtimes),
+                     fastest_per_accuracy(table, dataset, device))
+        for dataset in archopt_datasets(table)
+        for device, runtimes in devices_and_runtimes(table, dataset).items()
+    ]
+    return {"panels": panels, "sensitivity": runtime_sensitivity(table, tolerance),
+            "statements": [(n, FINDINGS[n]) for n in CLASSIFICATION_FINDINGS],
+            "correlation": macs_correlation(table).round(3), "figure_png": figure_png,
+            "reference": REFERENCE_RUNTIME}

@@ -45,6 +45,8 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
         raise ReportInputError(f"{path}: file not found") from None
     except json.JSONDecodeError as error:
         raise ReportInputError(f"{path}: not valid JSON ({error})") from None
+    except RecursionError:  # json's parser recurses once per nesting level
+        raise ReportInputError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ReportInputError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -180,13 +182,19 @@ def read_bench(path: str | os.PathLike) -> dict[str, Any]:
     for runtime in runtimes:
         entry = bench[runtime]
         where = f"{path}: runtime {runtime!r}"
-        if "skipped" not in entry:
+        if not_measured(entry) is None:
             require_keys(entry, RUNTIME_KEYS, where)
             for key in RUNTIME_KEYS:
                 value = number(entry, key, where)
                 if value is None or math.isnan(value):
                     raise ReportInputError(f"{where}: key {key!r} must be a number, got null")
     return bench
+
+
+def not_measured(entry: dict[str, Any]) -> str | None:
+    """Why a runtime's object holds no timings: ``skipped: reason`` (it cannot run there)
+    or ``failed: reason`` (it raised, crashed or disagreed with eager); None when it has them."""
+    return next((f"{key}: {entry[key]}" for key in ("skipped", "failed") if key in entry), None)
 
 
 def runtimes_present(bench: dict[str, Any]) -> list[str]:

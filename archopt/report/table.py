@@ -25,6 +25,7 @@ from archopt.models import parse_name
 from archopt.paths import GAN_DATASET, is_paired
 from archopt.report import sources
 from archopt.techniques import BASE, list_techniques, technique_names
+from archopt.train.metrics import wilson_interval
 
 TIDY_COLUMNS = (
     "source", "dataset", "model", "paper_name", "family", "depth", "technique", "scaling",
@@ -76,7 +77,8 @@ METRICS = {
     "latency_first_ms": "first inference after loading (ms)",
     "load_ms": "session creation / compilation of a runtime (ms)",
     "latency_between_process_std_ms": "std of the per-process medians over bench.repeats (ms)",
-    "bench_top1": "top-1 accuracy on the benchmarked test images (%)",
+    "bench_top1": "top-1 accuracy on the benchmarked test images (%; n = images)",
+    "bench_top5": "top-5 accuracy on the benchmarked test images (%; n = images)",
     "max_abs_diff": "largest |output - eager output| over the benchmarked images",
     "pixel_acc": "pixel-wise accuracy of generated maps (%)",
     "l1": "mean absolute error of generated maps",
@@ -158,12 +160,13 @@ def summary_rows(summary: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return _tag(rows, source=ARCHOPT, dataset=str(summary["dataset"]), model=model)
 
 
-def runtime_rows(entry: dict[str, Any], device: str, runtime: str, where: str
-                 ) -> list[dict[str, Any]]:
-    """Latency statistics of one runtime on one device (or why it was not measured)."""
-    if "skipped" in entry:
+def runtime_rows(entry: dict[str, Any], device: str, runtime: str, where: str,
+                 images: float | None = None) -> list[dict[str, Any]]:
+    """Latency statistics of one runtime on one device (or why it was not measured);
+    ``images``: how many test images its accuracy (``bench_top1``/``bench_top5``) is from."""
+    if sources.not_measured(entry):
         return [measurement("latency_ms", None, device=device, runtime=runtime,
-                            note=f"skipped: {entry['skipped']}")]
+                            note=sources.not_measured(entry))]
     mean = sources.number(entry, "mean_ms", where)
     impl = entry.get("shift_impl")
     rows = [measurement("latency_ms", mean, device=device, runtime=runtime,
@@ -172,12 +175,34 @@ def runtime_rows(entry: dict[str, Any], device: str, runtime: str, where: str
                         n=sources.number(entry, "n", where),
                         note=f"shift_impl={impl}" if impl else "")]
     for metric, key in (("latency_median_ms", "median_ms"), ("latency_p90_ms", "p90_ms"),
-                        ("latency_p99_ms", "p99_ms"), ("bench_top1", "top1"),
-                        ("max_abs_diff", "max_abs_diff")):
+                        ("latency_p99_ms", "p99_ms"), ("max_abs_diff", "max_abs_diff")):
         if entry.get(key) is not None:
             rows.append(measurement(metric, sources.number(entry, key, where), device=device,
                                     runtime=runtime))
-    return rows + protocol_rows(entry, device, runtime, where)
+    return rows + bench_accuracy_rows(entry, device, runtime, where, images) + protocol_rows(
+        entry, device, runtime, where)
+
+
+def bench_accuracy_rows(entry: dict[str, Any], device: str, runtime: str, where: str,
+                        images: float | None) -> list[dict[str, Any]]:
+    """Top-1/top-5 of a runtime's outputs on the benchmarked images, with their 95% Wilson
+    interval and the number of images (``n``): the accuracy every variant timed on one
+    device shares its images for."""
+    rows = []
+    for metric, key in (("bench_top1", "top1"), ("bench_top5", "top5")):
+        value = sources.number(entry, key, where)
+        if value is not None:
+            ci = None if images is None else wilson_percent(value, int(images))
+            rows.append(measurement(metric, value, device=device, runtime=runtime, ci=ci,
+                                    n=images))
+    return rows
+
+
+def wilson_percent(percent: float, images: int) -> tuple[float, float]:
+    """The 95% Wilson interval (percent) of an accuracy measured on ``images`` images."""
+    hits = round(percent / 100 * images)
+    low, high = wilson_interval(hits, images)
+    return 100 * low, 100 * high
 
 
 def protocol_rows(entry: dict[str, Any], device: str, runtime: str, where: str
@@ -221,7 +246,8 @@ def bench_rows(bench: dict[str, Any], path: str | os.PathLike, runtimes: Sequenc
             entry = {"skipped": bench["skipped"]}
         else:
             entry = bench.get(runtime, {"skipped": ABSENT})
-        rows += runtime_rows(entry, device, runtime, f"{path}: runtime {runtime!r}")
+        rows += runtime_rows(entry, device, runtime, f"{path}: runtime {runtime!r}",
+                             sources.number(bench, "images", str(path)))
     storage = bench.get("storage") or {}
     for metric, key in (("storage_bytes", "checkpoint_bytes"), ("onnx_bytes", "onnx_bytes")):
         if storage.get(key) is not None:

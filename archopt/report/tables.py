@@ -7,7 +7,6 @@ cell means "not measured".
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable
 
@@ -72,16 +71,13 @@ def fmt_number(m: Measurement | None, digits: int = 2) -> str | None:
     return None if m is None else f"{m.value:.{digits}f}"
 
 
-def not_run_paragraph(table: pd.DataFrame, dataset: str, devices: list[str] | None = None
-                      ) -> str:
-    """HTML: one short note of the runtimes each device (of ``devices``; every one when
-    None) has no latency column for on ``dataset``, or nothing when none lacks one."""
+def not_run_notes(table: pd.DataFrame, dataset: str, devices: list[str] | None = None
+                  ) -> list[str]:
+    """One note per device (of ``devices``; every one when None) naming the runtimes it
+    has no latency column for on ``dataset``."""
     gaps = runtimes_not_run(table, dataset)
-    notes = [not_run_note(DEVICE_LABELS.get(device, device), ran, missing)
-             for device, (ran, missing) in gaps.items() if devices is None or device in devices]
-    if not notes:
-        return ""
-    return f"<p class='note'>Runtimes without a column: {html.escape('; '.join(notes))}.</p>"
+    return [not_run_note(DEVICE_LABELS.get(device, device), ran, missing)
+            for device, (ran, missing) in gaps.items() if devices is None or device in devices]
 
 
 def paired_slots(table: pd.DataFrame, dataset: str, scenario: str

@@ -4,7 +4,8 @@ A runtime turns a network (its ONNX export, or the eager module itself) into a c
 from one normalized float32 image of shape (1, C, H, W) in host memory to its output in
 host memory; the benchmark times that callable the same way for every runtime. Plugins
 add runtimes with :func:`register_runtime`, exactly as the shipped ones (``eager``,
-``inductor``, ``onnxruntime``, ``openvino``: one file each in this package) do.
+``inductor``, ``onnxruntime``, ``openvino``: one file each in this package, loaded by
+the plugin loader on first use) do.
 
 Importing this package imports neither torch nor any runtime library (the workflow reads
 the registered names while it is parsed): runtime modules import them inside methods.
@@ -63,7 +64,10 @@ class Runtime:
         return {}
 
 
-RUNTIMES: Registry[Runtime] = Registry("runtime")
+# Loaded on first use, through the plugin loader like a user's runtime.
+RUNTIMES: Registry[Runtime] = Registry(
+    "runtime", shipped=tuple(f"archopt.runtimes.{name}"
+                             for name in ("eager", "inductor", "onnxruntime", "openvino")))
 RuntimeClass = TypeVar("RuntimeClass", bound=type[Runtime])
 # A runtime's name is its key in a bench JSON, next to these header keys.
 RUNTIME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -102,16 +106,3 @@ def deployed_runtime() -> Runtime:
             return runtime
     raise LookupError("no registered runtime sets deploys_onnx: model.onnx has no target")
 
-
-def _import_shipped_runtimes() -> None:
-    """Import every module of this package: each shipped runtime file registers itself,
-    so adding one is adding its file (sorted by name: registration order is stable)."""
-    import importlib
-    import pkgutil
-
-    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-        importlib.import_module(f"{__name__}.{module}")
-
-
-# After the base class they subclass exists.
-_import_shipped_runtimes()

@@ -1,7 +1,7 @@
 """The technique registry: every pre-training architecture technique archopt knows.
 
 A technique is a :class:`Technique` subclass registered with :func:`register_technique`
-(see CONTRACT.md, "Plugins"). Model names, the equal-budget search, ``archopt models``
+(see docs/extending.md). Model names, the equal-budget search, ``archopt models``
 and the report all read this registry, so a technique takes part in the whole study by
 registering; nothing else names it. Registration order is the report's order.
 
@@ -38,6 +38,11 @@ class Technique:
       fire module, (N, in, H, W) -> (N, expand1x1 + expand3x3, H, W).
     * ``encoder_conv(in_channels, out_channels, outermost) -> nn.Module``: replaces a
       Pix2Pix encoder ``Conv2d(in, out, 4, stride 2, padding 1)``.
+
+    A technique whose layers come in interchangeable implementations (numerically
+    identical, of a speed that depends on the runtime and device) also defines
+    :meth:`implementations`, :meth:`implementation_of` and :meth:`set_implementation`:
+    the bench stage then times each implementation in each runtime and keeps the fastest.
     """
 
     name: ClassVar[str]
@@ -54,6 +59,24 @@ class Technique:
     def families(self) -> list[str]:
         return [family for family in FAMILY_HOOKS if self.applies_to(family)]
 
+    def implementations(self) -> tuple[str, ...]:
+        """Names of the interchangeable implementations of the technique's layers, the
+        one networks are built with (the reference) first; empty: nothing to choose."""
+        return ()
+
+    def implementation_of(self, model: nn.Module) -> str | None:
+        """The implementation ``model``'s layers of this technique run; None where it
+        has none of them."""
+        return None
+
+    def uses(self, model: nn.Module) -> bool:
+        """Whether ``model`` has layers of this technique whose implementation can be chosen."""
+        return self.implementation_of(model) is not None
+
+    def set_implementation(self, model: nn.Module, impl: str) -> nn.Module:
+        """Switch ``model``'s layers of this technique to ``impl``; returns ``model``."""
+        raise NotImplementedError(f"technique {self.name!r} has no implementations to choose")
+
     def __repr__(self) -> str:
         return f"<technique {self.name!r} ({origin(self)})>"
 
@@ -68,7 +91,11 @@ class Technique:
         def encoder_conv(self, in_channels: int, out_channels: int, outermost: bool) -> nn.Module: ...
 
 
-TECHNIQUES: Registry[Technique] = Registry("technique")
+# Loaded on first use, through the plugin loader like a user's technique; the order is
+# the report's.
+TECHNIQUES: Registry[Technique] = Registry(
+    "technique", shipped=("archopt.techniques.dsc", "archopt.techniques.shift",
+                          "archopt.techniques.shuffle"))
 
 
 def _check(cls: type) -> str:
@@ -79,6 +106,14 @@ def _check(cls: type) -> str:
     if not cls().families():
         hooks = ", ".join(FAMILY_HOOKS.values())
         raise ValueError(f"technique {name!r} ({origin(cls)}) defines none of the hooks {hooks}")
+    # Checked on the class, not by calling implementations(): that may import torch,
+    # and registration happens while the workflow is parsed.
+    if cls.implementations is not Technique.implementations:
+        missing = [hook for hook in ("implementation_of", "set_implementation")
+                   if getattr(cls, hook) is getattr(Technique, hook)]
+        if missing:
+            raise ValueError(f"technique {name!r} ({origin(cls)}) defines implementations() "
+                             f"but not {' and '.join(missing)}()")
     return name
 
 
@@ -111,7 +146,3 @@ def list_techniques(family: str | None = None) -> list[Technique]:
 def technique_names(family: str | None = None) -> list[str]:
     """Names of :func:`list_techniques`."""
     return [t.name for t in list_techniques(family)]
-
-
-# The shipped techniques register through the same interface as a plugin's.
-from archopt.techniques import dsc, shift, shuffle  # noqa: E402, F401

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from archopt.models import layers
 from archopt.techniques import Technique, register_technique
 
 if TYPE_CHECKING:
@@ -47,22 +48,20 @@ def shuffle_unit(
     """The ShuffleNet unit; ``norm`` defaults to ``nn.BatchNorm2d``."""
     from torch import nn
 
-    from archopt.models.layers import ChannelShuffle, GroupedPointwiseConv
-
     norm = norm or nn.BatchNorm2d
     first = first_groups(in_channels, groups, ungrouped_input)
     return nn.Sequential(
-        GroupedPointwiseConv(in_channels, mid_channels, first),
+        layers.GroupedPointwiseConv(in_channels, mid_channels, first),
         norm(mid_channels),
         nn.ReLU(inplace=True),
         # Shuffles with the groups of the preceding 1x1: the identity where it is ungrouped.
-        ChannelShuffle(first),
+        layers.ChannelShuffle(first),
         nn.Conv2d(
             mid_channels, mid_channels, kernel_size, stride, padding,
             groups=mid_channels, bias=False,
         ),
         norm(mid_channels),
-        GroupedPointwiseConv(mid_channels, out_channels, last_groups),
+        layers.GroupedPointwiseConv(mid_channels, out_channels, last_groups),
         norm(out_channels),
     )
 
@@ -87,27 +86,21 @@ class Shuffle(Technique):
         """Grouped squeeze and expand1x1; shuffle, then a 3x3 with one group per squeezed channel."""
         from torch import nn
 
-        from archopt.models.layers import ChannelShuffle
-        from archopt.models.squeezenet import fire_module
-
         groups = first_groups(in_planes, SQUEEZENET_GROUPS, SQUEEZENET_UNGROUPED_INPUT)
         conv3x3 = nn.Sequential(
-            ChannelShuffle(SQUEEZENET_GROUPS),
+            layers.ChannelShuffle(SQUEEZENET_GROUPS),
             nn.Conv2d(squeeze, expand3x3, 3, padding=1, groups=squeeze),
         )
-        return fire_module(in_planes, squeeze, expand1x1, expand3x3, conv3x3, groups=groups)
+        return layers.fire_module(in_planes, squeeze, expand1x1, expand3x3, conv3x3, groups=groups)
 
     def encoder_conv(self, in_channels: int, out_channels: int, outermost: bool) -> nn.Module:
         """g = 8, mid = in / 2, depthwise 4x4 stride 2, ungrouped last 1x1 ("candidate A")."""
-        from archopt.models.layers import PatchSafeBatchNorm2d
-        from archopt.models.pix2pix import plain_encoder_conv
-
         if outermost:
-            # The 3-channel input layer stays a plain conv: 3 channels cannot form 8 groups.
-            return plain_encoder_conv(in_channels, out_channels)
+            # The image's input layer stays a plain conv: 3 channels cannot form 8 groups.
+            return layers.plain_encoder_conv(in_channels, out_channels)
         # "Candidate A" of param_counts.md: the only regular unit found that gives the
         # paper's 35.60 M. Its norms see 1x1 maps in the innermost level (PatchSafe).
         return shuffle_unit(
             in_channels, in_channels // 2, out_channels, kernel_size=4, stride=2, padding=1,
-            groups=PIX2PIX_GROUPS, last_groups=1, norm=PatchSafeBatchNorm2d,
+            groups=PIX2PIX_GROUPS, last_groups=1, norm=layers.PatchSafeBatchNorm2d,
         )

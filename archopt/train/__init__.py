@@ -1,7 +1,7 @@
 """Training of the CIFAR classifiers: plateau schedule, resumable loop, grid selection.
 
 Other stages read the results through :func:`load_weights` (``best.pt`` files) and the
-``metrics.json`` / ``summary.json`` files described in README "Training protocol".
+``metrics.json`` / ``summary.json`` files described in docs/training.md.
 """
 
 from archopt.lazy import lazy_exports

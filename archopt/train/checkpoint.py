@@ -98,8 +98,28 @@ def save_checkpoint(
     )
 
 
+# The type of each field of ``best.pt`` (bool is an int to Python: refused separately).
+CHECKPOINT_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,), "dataset": (str,), "state_dict": (dict,), "epoch": (int,),
+    "val_top1": (int, float),
+}
+
+
+def check_checkpoint_fields(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
+    """CheckpointError naming the file and field when one has the wrong type (a ``model``
+    of 123 or a list as ``dataset`` failed later as a raw AttributeError/TypeError)."""
+    for key, types in CHECKPOINT_TYPES.items():
+        value = checkpoint[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            expected = " or ".join(kind.__name__ for kind in types)
+            raise CheckpointError(f"checkpoint {path}: field {key!r} must be of type {expected}, got "
+                                  f"{type(value).__name__} {value!r:.60}")
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    return read_torch_dict(path, "checkpoint", CHECKPOINT_KEYS)
+    checkpoint = read_torch_dict(path, "checkpoint", CHECKPOINT_KEYS)
+    check_checkpoint_fields(checkpoint, path)
+    return checkpoint
 
 
 def load_weights(

@@ -12,7 +12,7 @@ import torch
 
 from archopt.data import ImageSet, batches, split_train_val
 from archopt.datasets import get_dataset
-from archopt.gpu import claim_device
+from archopt.gpu import claim_device, requested_gpus
 from archopt.io import atomic_path, write_json_atomic
 from archopt.models import count_params, parse_name
 from archopt.train.checkpoint import CheckpointError, load_weights, save_checkpoint
@@ -26,7 +26,7 @@ from archopt.train.loop import (
 )
 from archopt.train.metrics import evaluate
 from archopt.train.select import build_summary, read_metrics, select_run
-from archopt.workflow import carry_attempt_logs, job_logger
+from archopt.workflow import carry_attempt_logs, start_job
 
 
 def resume_state_path(run_dir: str | os.PathLike) -> Path:
@@ -51,8 +51,14 @@ def evaluation_batches(data: ImageSet, dataset: str) -> BatchSource:
     return lambda generator: batches(data, EVAL_BATCH_SIZE, dataset, shuffle=False, augment=False)
 
 
+def gpu_request(snakemake: Any) -> tuple[int, int]:
+    """``claim_device``'s arguments for a training-type job: the GPUs it asked for, and
+    how many such jobs may share one GPU (``train.runs_per_gpu``)."""
+    return requested_gpus(snakemake.resources), snakemake.config["train"]["runs_per_gpu"]
+
+
 def train_job(snakemake: Any) -> None:
-    logger = job_logger(snakemake, "train")
+    logger = start_job(snakemake, "train").logger
     torch.set_num_threads(snakemake.threads)
     wildcards, params = snakemake.wildcards, snakemake.params
     dataset = wildcards.dataset
@@ -72,20 +78,25 @@ def train_job(snakemake: Any) -> None:
         weight_decay=params.weight_decay,
         train_images=len(train_set),
         val_images=len(val_set),
+        precision=params.precision,
+        compile=params.compile,
     )
     state_path = resume_state_path(Path(snakemake.output.metrics).parent)
     attempts = carry_attempt_logs(logger, state_path.parent)
-    with claim_device() as placement:
+    need_mb = snakemake.resources.get("gpu_mem_mb")  # the rule's estimate of one run
+    with claim_device(*gpu_request(snakemake), logger=logger, need_mb=need_mb) as placement:
         where = f"{placement.device} ({placement.placement}), {torch.get_num_threads()} threads"
         logger.info("%s on %s", spec, where)
         dump_traceback_on_crash(logger)
+        device = torch.device(placement.device)
         try:
             run = train_run(
                 spec,
-                training_batches(train_set, spec.batch_size, dataset),
-                evaluation_batches(val_set, dataset),
+                # Held on the training device: batches are made there (archopt.data.augment).
+                training_batches(train_set.to(device), spec.batch_size, dataset),
+                evaluation_batches(val_set.to(device), dataset),
                 state_path,
-                torch.device(placement.device),
+                device,
                 logger,
                 restart=snakemake.config["train"]["restart"],
             )
@@ -130,7 +141,7 @@ def load_grid_weights(
 
 
 def select_best_job(snakemake: Any) -> None:
-    logger = job_logger(snakemake, "select_best")
+    logger = start_job(snakemake, "select_best").logger
     torch.set_num_threads(snakemake.threads)
     dataset, model = snakemake.wildcards.dataset, snakemake.wildcards.model
     runs = [read_metrics(path) for path in snakemake.input.metrics]
@@ -141,10 +152,10 @@ def select_best_job(snakemake: Any) -> None:
     network = load_grid_weights(snakemake.input.checkpoints[chosen], model, dataset, logger)
     copy_atomic(snakemake.input.checkpoints[chosen], snakemake.output.checkpoint)
     test_set = get_dataset(dataset).read(data_root(snakemake.input.data)).test
-    with claim_device() as placement:
+    with claim_device(*gpu_request(snakemake), logger=logger) as placement:
         device = torch.device(placement.device)
         network.to(device, memory_format=training_memory_format(network, device))
-        test = evaluate(network, evaluation_batches(test_set, dataset)(None), device)
+        test = evaluate(network, evaluation_batches(test_set.to(device), dataset)(None), device)
     summary = build_summary(
         runs, chosen, test, count_params(network), os.path.getsize(snakemake.output.checkpoint)
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import resource
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -23,10 +24,19 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from archopt.data import ImageSet, batches
+from archopt.datasets import get_dataset
 from archopt.models import get_model
 from archopt.progress import LogStream, format_duration
 from archopt.train.layout import native_context, training_memory_format
-from archopt.train.metrics import Tally, evaluate, to_device
+from archopt.train.metrics import RunningTally, Tally, evaluate, to_device
+from archopt.train.precision import (
+    apply_precision,
+    autocast,
+    check_settings,
+    compiled,
+    precision_in_effect,
+)
 from archopt.train.resume import run_to_end
 from archopt.train.schedule import PlateauSchedule, Step
 
@@ -51,6 +61,14 @@ class RunSpec:
     weight_decay: float
     train_images: int
     val_images: int
+    precision: str = "fp32"  # archopt.train.precision
+    compile: bool = False  # torch.compile the network (CUDA graphs)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (timing); nothing to wait for on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @dataclass
@@ -71,6 +89,8 @@ class TrainingRun:
         memory_format: torch.memory_format | None = None,
         build: Callable[[], nn.Module] | None = None,
     ) -> None:
+        check_settings(spec.precision, spec.compile, device)
+        apply_precision(spec.precision, device)
         self.spec = spec
         self.device = device
         torch.manual_seed(spec.seed)  # weight initialization
@@ -79,6 +99,9 @@ class TrainingRun:
         # None: archopt's rule (archopt.train.layout); benchmarks pass one to compare.
         self.memory_format = memory_format or training_memory_format(model, device)
         self.model: nn.Module = model.to(device, memory_format=self.memory_format)
+        # What training calls: the model or its compiled form, sharing the same weights.
+        self.step_model = compiled(self.model, spec.compile)
+        self.first_step_seconds: float | None = None  # includes compilation when compiled
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),
             lr=spec.lr,
@@ -122,7 +145,7 @@ class TrainingRun:
         self.model.train()
         for group in self.optimizer.param_groups:
             group["lr"] = self.schedule.lr
-        tally = Tally()
+        tally = RunningTally()
         progress = tqdm(
             train_batches(self.generator),
             total=steps,
@@ -134,13 +157,36 @@ class TrainingRun:
         )
         for images, labels in progress:
             images, labels = to_device(images, labels, self.device, self.memory_format)
-            logits = self.model(images)
-            loss = F.cross_entropy(logits, labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            if self.first_step_seconds is None:
+                logits, loss = self._timed_first_step(images, labels)
+            else:
+                logits, loss = self.train_step(images, labels)
             tally.add(logits, labels, loss)
-        return tally
+        return tally.result()
+
+    def train_step(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step on a batch already on the device; the logits and the mean loss,
+        left on the device (nothing here waits for it)."""
+        with autocast(self.spec.precision, self.device):
+            logits = self.step_model(images)
+            loss = F.cross_entropy(logits, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return logits, loss
+
+    def _timed_first_step(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The process's first step, timed to the end on the device: with ``compile`` it
+        is where torch.compile compiles (and CUDA graphs are captured on later steps)."""
+        start = time.perf_counter()
+        result = self.train_step(images, labels)
+        synchronize(self.device)
+        self.first_step_seconds = time.perf_counter() - start
+        return result
 
     def record_epoch(self, train: Tally, val: Tally, seconds: float) -> None:
         """Append the epoch to the history, keep the best weights, apply the schedule."""
@@ -218,10 +264,18 @@ def train_run(
     stream = LogStream(logger)
 
     def one_epoch() -> None:
+        first_in_process = run.first_step_seconds is None
         start = time.perf_counter()
         train = run.train_epoch(train_batches, steps, stream)
-        val = evaluate(run.model, val_batches(None), device, run.memory_format)
+        val = evaluate(
+            run.model, val_batches(None), device, run.memory_format, spec.precision
+        )
         run.record_epoch(train, val, time.perf_counter() - start)
+        if spec.compile and first_in_process:
+            logger.info(
+                "compiled training step: the first step took %.1f s (compilation included)",
+                run.first_step_seconds,
+            )
 
     run_to_end(
         run, state_path, one_epoch, lambda: epoch_line(run), logger, "resume state",
@@ -237,6 +291,9 @@ def run_metrics(run: TrainingRun) -> dict[str, Any]:
         "device": str(run.device),
         "gpu_name": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else None,
         "threads": torch.get_num_threads(),
+        **precision_in_effect(run.device),
+        # The first step of the process that finished the run, compilation included.
+        "compile_seconds": run.first_step_seconds if run.spec.compile else None,
         "epochs": run.epoch,
         "stop_reason": run.stop_reason,
         "best_epoch": run.best.epoch,
@@ -245,3 +302,101 @@ def run_metrics(run: TrainingRun) -> dict[str, Any]:
         "train_seconds": sum(h["seconds"] for h in run.history),
         "history": run.history,
     }
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """What :func:`time_training_steps` measured."""
+
+    model: str
+    dataset: str
+    batch_size: int
+    device: str
+    precision: str
+    compile: bool
+    steps: int
+    ms_per_step: float  # mean over the timed steps, batch making included
+    images_per_second: float
+    first_step_seconds: float  # compilation included when ``compile``
+    peak_gpu_memory_bytes: int | None  # torch's allocator peak during the timing; CUDA only
+    peak_host_rss_bytes: int  # this process's peak resident memory so far
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def time_training_steps(
+    model: str,
+    batch_size: int,
+    steps: int,
+    device: torch.device | str,
+    precision: str = "fp32",
+    compile: bool = False,
+    dataset: str = "cifar10",
+    warmup: int = 5,
+) -> StepTiming:
+    """Time ``steps`` training steps of ``model`` at ``batch_size`` with the settings of
+    ``train.precision`` and ``train.compile``, on random images of ``dataset``'s shape.
+    Entry point of ``benchmarks/gpu_acceptance.sh``-style measurements::
+
+        time_training_steps("resnet110", 256, steps=50, device="cuda", precision="bf16",
+                            compile=True).ms_per_step
+
+    The real training path: :meth:`TrainingRun.train_step` on batches cropped, flipped
+    and normalized on ``device`` from a uint8 set held there, the tallies kept on the
+    device. The first step (compilation, cuDNN's autotuning) and ``warmup`` more are not
+    timed. For GPU acceptance runs and throughput benchmarks; changes no global state
+    beyond what a training job sets (threads aside, which are the caller's).
+    """
+    device = torch.device(device)
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"time_training_steps: need steps >= 1 and warmup >= 0, got {steps}, {warmup}")
+    registered = get_dataset(dataset)
+    random = torch.Generator().manual_seed(0)
+    count = batch_size * 4  # full batches only: the last one must not change the shape
+    images = ImageSet(
+        torch.randint(0, 256, (count, *registered.image_shape), generator=random,
+                      dtype=torch.uint8),
+        torch.randint(0, registered.num_classes or 1, (count,), generator=random),
+    ).to(device)
+    spec = RunSpec(
+        model, dataset, 0.01, batch_size, 0, 1, 0.9, 5e-4, count, 0, precision, compile
+    )
+    run = TrainingRun(spec, device)
+    run.model.train()
+
+    def endless() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        while True:
+            yield from batches(images, batch_size, dataset, shuffle=True, augment=True,
+                               generator=run.generator)
+
+    source = endless()
+    tally = RunningTally()
+
+    def step() -> None:  # as TrainingRun.train_epoch does it
+        images, labels = to_device(*next(source), device, run.memory_format)
+        logits, loss = run.train_step(images, labels)
+        tally.add(logits, labels, loss)
+
+    run._timed_first_step(*to_device(*next(source), device, run.memory_format))
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    return StepTiming(
+        model=model, dataset=dataset, batch_size=batch_size, device=str(device),
+        precision=precision, compile=compile, steps=steps,
+        ms_per_step=1000 * seconds / steps,
+        images_per_second=steps * batch_size / seconds,
+        first_step_seconds=run.first_step_seconds or 0.0,
+        peak_gpu_memory_bytes=(
+            torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+        ),
+        peak_host_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    )

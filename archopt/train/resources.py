@@ -3,8 +3,14 @@
 Cluster executors turn ``resources: mem_mb, runtime`` into the job's limits, and widened
 networks need far more than base ones (ResNet110-Shuffle-0.25 at batch 256 peaks at
 ~16 GB, ResNet20 at ~1.5 GB), so one constant would be either wasteful or fatal. Both
-estimates were calibrated on a 2-core CPU (README "Training protocol") and err high; a
+estimates were calibrated on a 2-core CPU (docs/training.md, "Resources") and err high; a
 job killed at its time limit resumes from its last epoch anyway.
+
+Host memory (``mem_mb``) covers either device, because a job's device is only known
+where it runs (a login node without GPUs parses the workflow for GPU nodes): the host
+activations of a CPU run, or the CUDA runtime's own host memory of a GPU run, whichever
+is larger. GPU memory is :func:`gpu_mem_mb`, the GPU rules' ``gpu_mem_mb`` resource
+(SLURM ignores it unless a profile maps it, e.g. to a ``constraint``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,20 @@ from archopt.models.costs import network_costs
 
 CIFAR_TRAIN_IMAGES = 50_000
 BASE_MEM_MB = 1000  # interpreter, torch, the dataset in memory
+# Host memory a process using CUDA holds beyond a CPU one: the driver, the CUDA runtime and
+# the cuBLAS/cuDNN libraries torch loads (cu13 wheels: ~2-3 GB resident after the first
+# convolution), and pinned staging buffers. Stated, not measured here (no GPU).
+CUDA_RUNTIME_HOST_MB = 3000
+# GPU memory of one training process beyond its tensors: the CUDA context and the
+# libraries' kernels and handles (~0.5-1 GB on recent GPUs).
+CUDA_CONTEXT_GPU_MB = 1000
+# Bytes per activation value kept for the backward pass: fp32/tf32 store 4; under bf16
+# autocast convolutions store 2 and batch norms 4, so 3 on average (a bound, not a fit).
+ACTIVATION_BYTES = {"fp32": 4, "tf32": 4, "bf16": 3}
+# Weights, gradients, SGD momentum and the best epoch's copy: four fp32 values per parameter.
+FLOATS_PER_PARAM = 4
+# The caching allocator's fragmentation and cuDNN's workspaces on top of the tensors.
+GPU_ALLOCATOR_SLACK = 1.15
 # Per image and thread on CPU: a fixed cost plus a cost per million MACs (forward + backward).
 CPU_MS_PER_IMAGE = 2.0
 CPU_MS_PER_MMAC = 0.08
@@ -32,9 +52,32 @@ GAN_CPU_MS_PER_PAIR = 2000.0
 GAN_GPU_MS_PER_PAIR = 100.0
 
 
-def train_mem_mb(model: str, dataset: str, batch_size: int) -> int:
+def activation_mb(model: str, dataset: str, batch_size: int, bytes_per_value: int = 4) -> int:
+    """Memory of the activations one training step keeps for its backward pass."""
     floats = network_costs(model, dataset).activation_floats
-    return BASE_MEM_MB + math.ceil(floats * batch_size * 4 / 2**20)
+    return math.ceil(floats * batch_size * bytes_per_value / 2**20)
+
+
+def train_mem_mb(model: str, dataset: str, batch_size: int) -> int:
+    """Host memory (``mem_mb``) of a training job on either device (module docstring)."""
+    return BASE_MEM_MB + max(activation_mb(model, dataset, batch_size), CUDA_RUNTIME_HOST_MB)
+
+
+def gpu_mem_mb(model: str, dataset: str, batch_size: int, precision: str = "fp32") -> int:
+    """GPU memory one training run of ``model`` at ``batch_size`` needs, in MB (MiB).
+
+    The activations kept for the backward pass dominate (widened ResNet110 variants at
+    batch 256: ~21 GB in fp32), plus weights, gradients, momentum and the best copy, the
+    allocator's slack and the CUDA context. With ``train.runs_per_gpu`` k, a GPU must hold
+    k such runs: compare k x this with the GPU's memory. ``precision`` is
+    ``train.precision`` (fp32, tf32, bf16).
+    """
+    if precision not in ACTIVATION_BYTES:
+        raise ValueError(f"precision must be one of {sorted(ACTIVATION_BYTES)}, got {precision!r}")
+    costs = network_costs(model, dataset)
+    tensors = activation_mb(model, dataset, batch_size, ACTIVATION_BYTES[precision])
+    tensors += math.ceil(costs.params * FLOATS_PER_PARAM * 4 / 2**20)
+    return CUDA_CONTEXT_GPU_MB + math.ceil(GPU_ALLOCATOR_SLACK * tensors)
 
 
 def train_runtime_minutes(

@@ -80,6 +80,9 @@ def build_summary(
         "train_seconds": best["train_seconds"],
         "device": best["device"],
         "gpu_name": best["gpu_name"],
+        # Runs of an archopt before train.precision were fp32 (without TF32 on the CPU).
+        "precision": best.get("precision", "fp32"),
+        "tf32": best.get("tf32_conv", False) or best.get("tf32_matmul", False),
         "selected_by": "val_top1",
         "grid": [grid_row(run) for run in runs],
     }

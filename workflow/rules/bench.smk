@@ -1,5 +1,6 @@
 # Single-image latency of every selected network in each runtime of bench.runtimes
 # (archopt.runtimes), per device (archopt.bench). model.onnx is the deployable export.
+from archopt.exclusive import timing_job_threads
 from archopt.paths import (
     BENCH_RESULT,
     ONNX_EXPORT,
@@ -48,7 +49,9 @@ rule bench:
         device="cpu|cuda",
     conda:
         "../../environment.yml"
-    threads: config["bench"]["threads"]
+    # Every core of a local workflow, so that no other job runs beside the timing
+    # (archopt.exclusive); its runtimes use bench.threads.
+    threads: lambda wildcards: timing_job_threads(config, workflow)
     resources:
         mem_mb=lambda wildcards: 8000 if is_paired(wildcards.dataset) else 4000,
         runtime=60,
@@ -59,11 +62,17 @@ rule bench:
             if is_paired(wildcards.dataset)
             else config["bench"]["images"]
         ),
-        warmup=config["bench"]["warmup"],
-        runtimes=config["bench"]["runtimes"],
-        atol=config["bench"]["atol"],
-        min_queries=config["bench"]["min_queries"],
-        min_duration_s=config["bench"]["min_duration_s"],
-        repeats=config["bench"]["repeats"],
+        # What the job times with (archopt.bench.settings.job_bench_settings): a change
+        # reruns it.
+        bench=config_subset(
+            "bench",
+            "threads",
+            "warmup",
+            "runtimes",
+            "atol",
+            "min_queries",
+            "min_duration_s",
+            "repeats",
+        ),
     script:
         "../scripts/bench.py"

@@ -56,7 +56,7 @@ def print_study_plan():
     # Only where a user is looking: not in jobs that re-parse the Snakefile.
     if workflow.is_main_process:
         cuda = driver_gpu_count() > 0
-        stages = study_plan(config, cuda)
+        stages = study_plan(config)
         print(plan_table(stages, cuda), file=sys.stderr)
 
 

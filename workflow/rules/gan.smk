@@ -83,6 +83,7 @@ rule evaluate_gan:
     resources:
         mem_mb=8000,
         runtime=60,
+        gpu=int(TRAIN_USES_CUDA),
     params:
         gan=config_subset(
             "gan", "val_subset", "load_size", "crop_size", "seed", "samples"

@@ -1,5 +1,5 @@
 # Perceptual study (archopt.perceptual): the bundle of real and generated maps that
-# `archopt study serve` shows to volunteers (README "Perceptual study").
+# `archopt study serve` shows to volunteers (docs/pix2pix.md).
 from archopt.paths import STUDY_BUNDLE
 
 TARGET_FUNCTIONS.append(lambda: [STUDY_BUNDLE] if config["gan"]["variants"] else [])

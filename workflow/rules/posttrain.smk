@@ -1,6 +1,11 @@
 # Post-training methods (archopt.posttrain: int8 quantization, pruning, plugins' own) on
 # every selected network: results/posttrain/{dataset}/{model}+{method}/.
-from archopt.posttrain.rules import posttrain_runtime, posttrain_threads
+from archopt.posttrain.rules import (
+    posttrain_compute_threads,
+    posttrain_gpus,
+    posttrain_runtime,
+    posttrain_threads,
+)
 from archopt.paths import (
     POSTTRAIN_ARTIFACTS,
     POSTTRAIN_DIR,
@@ -30,13 +35,28 @@ rule posttrain:
         method="[a-z][a-z0-9_]*(-[a-z0-9._]+)?",
     conda:
         "../../environment.yml"
-    threads: posttrain_threads(config)
+    threads: lambda wildcards: posttrain_threads(config, workflow)
     resources:
         mem_mb=4000,
-        runtime=lambda wildcards, threads: posttrain_runtime(config, wildcards, threads),
+        runtime=lambda wildcards: posttrain_runtime(
+            config, wildcards, posttrain_compute_threads(config)
+        ),
+        # Pruning fine-tunes on the GPU where there is one: it asks for it.
+        gpu=lambda wildcards: posttrain_gpus(wildcards, TRAIN_USES_CUDA),
     params:
         posttrain=config["posttrain"],
-        bench=config_subset("bench", "images", "threads", "warmup", "runtimes", "atol"),
+        # What the job times with (BenchSettings.from_config): a change reruns it.
+        bench=config_subset(
+            "bench",
+            "images",
+            "threads",
+            "warmup",
+            "runtimes",
+            "atol",
+            "min_queries",
+            "min_duration_s",
+            "repeats",
+        ),
         train=config_subset(
             "train",
             "val_size",

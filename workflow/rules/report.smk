@@ -1,5 +1,7 @@
 # The report (archopt.report): every result of the study, next to the paper's, in
-# results/report/ (index.html, results.csv, findings.csv and the figures).
+# results/report/ (index.html, results.csv, findings.csv, recommendations.json and one PNG
+# per entry of the report's figure list, archopt.report.figure_list, with its caption).
+from archopt.report.figure_list import REPORT_FIGURES
 from archopt.paths import (
     REPORT_DIR,
     REPORT_SETTINGS,
@@ -21,6 +23,14 @@ rule report:
             *posttrain_device_targets(config),
         ],
     output:
+        **{
+            figure.name: report(
+                f"{REPORT_DIR}/figures/{figure.name}.png",
+                caption=str(figure.caption_file),
+                category="Figures",
+            )
+            for figure in REPORT_FIGURES
+        },
         html=report(
             f"{REPORT_DIR}/index.html",
             caption="../report/index.rst",
@@ -36,40 +46,10 @@ rule report:
             caption="../report/findings.rst",
             category="Report",
         ),
-        flowchart=report(
-            f"{REPORT_DIR}/figures/flowchart.png",
-            caption="../report/flowchart.rst",
-            category="Figures",
-        ),
-        accuracy=report(
-            f"{REPORT_DIR}/figures/accuracy.png",
-            caption="../report/accuracy.rst",
-            category="Figures",
-        ),
-        latency=report(
-            f"{REPORT_DIR}/figures/latency.png",
-            caption="../report/latency.rst",
-            category="Figures",
-        ),
-        pareto_params=report(
-            f"{REPORT_DIR}/figures/pareto_params.png",
-            caption="../report/pareto_params.rst",
-            category="Figures",
-        ),
-        pareto_latency=report(
-            f"{REPORT_DIR}/figures/pareto_latency.png",
-            caption="../report/pareto_latency.rst",
-            category="Figures",
-        ),
-        latency_ratio=report(
-            f"{REPORT_DIR}/figures/latency_ratio.png",
-            caption="../report/latency_ratio.rst",
-            category="Figures",
-        ),
-        gan_samples=report(
-            f"{REPORT_DIR}/figures/gan_samples.png",
-            caption="../report/gan_samples.rst",
-            category="Figures",
+        recommendations=report(
+            f"{REPORT_DIR}/recommendations.json",
+            caption="../report/recommendations.rst",
+            category="Report",
         ),
     log:
         "logs/report/report.log",

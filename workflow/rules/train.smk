@@ -8,7 +8,7 @@ from archopt.paths import (
     grid_run_files,
     summary_targets,
 )
-from archopt.train.resources import job_runtime_minutes, train_mem_mb
+from archopt.train.resources import gpu_mem_mb, job_runtime_minutes, train_mem_mb
 
 # Decided when the workflow is parsed: the jobs run on this host (or hosts like it).
 TRAIN_USES_CUDA = driver_gpu_count() > 0
@@ -45,12 +45,22 @@ rule train:
             TRAIN_USES_CUDA,
         ),
         gpu=int(TRAIN_USES_CUDA),
+        # GPU memory one run needs: a resource to map (a SLURM constraint) or to pack runs
+        # locally (--resources gpu_mem_mb=...); checked against known GPUs (archopt.cluster).
+        gpu_mem_mb=lambda wildcards: gpu_mem_mb(
+            wildcards.model,
+            wildcards.dataset,
+            int(wildcards.bs),
+            config["train"]["precision"],
+        ),
     params:
         max_epochs=config["train"]["max_epochs"],
         train_subset=config["train"]["train_subset"],
         val_size=config["train"]["val_size"],
         momentum=config["train"]["momentum"],
         weight_decay=config["train"]["weight_decay"],
+        precision=config["train"]["precision"],
+        compile=config["train"]["compile"],
     script:
         "../scripts/train.py"
 
@@ -75,9 +85,11 @@ rule select_best:
     conda:
         "../../environment.yml"
     threads: config["train"]["threads"]
+    # The CPU: one evaluation of the test set takes a minute there, and a GPU per job
+    # would add up to a multi-GPU request in the SLURM profile's group of short jobs.
     resources:
         mem_mb=4000,
         runtime=30,
-        gpu=int(TRAIN_USES_CUDA),
+        gpu=0,
     script:
         "../scripts/select_best.py"

@@ -1,3 +1,3 @@
-from archopt.workflow import catalog_job
+from archopt.catalog.jobs import catalog_job
 
 catalog_job(snakemake)  # noqa: F821 - injected by Snakemake

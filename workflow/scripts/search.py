@@ -1,3 +1,3 @@
-from archopt.search import search_job
+from archopt.search.jobs import search_job
 
 search_job(snakemake)  # noqa: F821 - injected by Snakemake

@@ -1,26 +1,30 @@
-"""Building blocks shared by every network family and technique."""
+"""Building blocks shared by every network family and technique.
 
-from archopt.models.layers.dsc import DepthwiseSeparableConv
-from archopt.models.layers.grouped import GroupedPointwiseConv
-from archopt.models.layers.norm import PatchSafeBatchNorm2d
-from archopt.models.layers.shift import (
-    SHIFT_IMPLEMENTATIONS,
-    ChannelShift,
-    set_shift_impl,
-    shift_directions,
-    uses_shift,
-)
-from archopt.models.layers.shuffle import ChannelShuffle, channel_shuffle
+Families and techniques both build from these; neither imports the other's modules.
+Names resolve on first use (``archopt.lazy``): a technique module can hold
+``archopt.models.layers`` at module level and stay torch-free until a hook builds layers.
+"""
 
-__all__ = [
-    "SHIFT_IMPLEMENTATIONS",
-    "ChannelShift",
-    "ChannelShuffle",
-    "DepthwiseSeparableConv",
-    "GroupedPointwiseConv",
-    "PatchSafeBatchNorm2d",
-    "channel_shuffle",
-    "set_shift_impl",
-    "shift_directions",
-    "uses_shift",
-]
+from archopt.lazy import lazy_exports
+
+_EXPORTS = {
+    "conv_bn": "archopt.models.layers.conv",
+    "conv_bn_relu": "archopt.models.layers.conv",
+    "plain_encoder_conv": "archopt.models.layers.conv",
+    "DepthwiseSeparableConv": "archopt.models.layers.dsc",
+    "Fire": "archopt.models.layers.fire",
+    "fire_module": "archopt.models.layers.fire",
+    "GroupedPointwiseConv": "archopt.models.layers.grouped",
+    "PatchSafeBatchNorm2d": "archopt.models.layers.norm",
+    "DEFAULT_SHIFT_IMPL": "archopt.models.layers.shift",
+    "SHIFT_IMPLEMENTATIONS": "archopt.models.layers.shift",
+    "ChannelShift": "archopt.models.layers.shift",
+    "set_shift_impl": "archopt.models.layers.shift",
+    "shift_impl_of": "archopt.models.layers.shift",
+    "shift_directions": "archopt.models.layers.shift",
+    "uses_shift": "archopt.models.layers.shift",
+    "ChannelShuffle": "archopt.models.layers.shuffle",
+    "channel_shuffle": "archopt.models.layers.shuffle",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

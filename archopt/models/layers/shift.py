@@ -112,6 +112,12 @@ def uses_shift(model: nn.Module) -> bool:
     return any(isinstance(module, ChannelShift) for module in model.modules())
 
 
+def shift_impl_of(model: nn.Module) -> str | None:
+    """The implementation ``model``'s shifts run (they are switched together); None
+    when it has none."""
+    return next((m.impl for m in model.modules() if isinstance(m, ChannelShift)), None)
+
+
 def set_shift_impl(model: nn.Module, impl: str) -> nn.Module:
     """Switch every :class:`ChannelShift` inside ``model`` to ``impl``; returns the model."""
     for module in model.modules():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 
@@ -13,6 +14,13 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     n, c, h, w = x.shape
     if c % groups:
         raise ValueError(f"channel_shuffle: {c} channels cannot be split into {groups} groups")
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        # Channels-last (what training on a GPU uses): the channels of each pixel are
+        # adjacent in memory, so shuffle them there and stay channels-last. The NCHW
+        # reshape would copy to NCHW here and the next convolution would copy back.
+        pixels = x.permute(0, 2, 3, 1)  # (N, H, W, C): a view, contiguous
+        shuffled = pixels.reshape(n, h, w, groups, c // groups).transpose(3, 4).reshape(n, h, w, c)
+        return shuffled.permute(0, 3, 1, 2)
     return x.reshape(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 

@@ -31,10 +31,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from archopt.datasets import CLASSIFICATION, get_dataset
-from archopt.io import write_text_atomic
 from archopt.models.registry import (
     RESNET_DEPTHS,
     ModelInfo,
@@ -52,7 +50,6 @@ from archopt.models.resnet import (
 )
 from archopt.searched import DEFAULT_STEP
 from archopt.techniques import BASE, generation, technique_names
-from archopt.workflow import job_logger
 
 SEARCH_KINDS = ("expand", "reduce_channels", "reduce_block")
 # At r = 10 the thinnest candidate already has widths 1/3/6 (bottleneck 1/3/6); beyond 16
@@ -77,7 +74,7 @@ def resnet_params(name: str, dataset: str) -> int:
     info = parse_name(name)
     if info.family != "resnet":
         raise ValueError(f"block-wise parameter counts cover CIFAR ResNets only, not {name!r}")
-    return spec_params(resnet_spec(info), classes_of(dataset))
+    return spec_params(resnet_spec(info), classes_of(dataset), get_dataset(dataset).image_shape[0])
 
 
 def classes_of(dataset: str) -> int:
@@ -175,13 +172,13 @@ def search_budget(
     if kind not in SEARCH_KINDS:
         raise ValueError(f"unknown search kind {kind!r}: expected one of {SEARCH_KINDS}")
     target = resnet_params(target_name(kind, depth, technique), dataset)
-    classes = classes_of(dataset)
+    classes, channels = classes_of(dataset), get_dataset(dataset).image_shape[0]
     # A reduced net is a plain ResNet whatever budget it chases: share its candidates.
     pool = candidates(kind, depth, technique if kind == "expand" else BASE, step)
     best: tuple[tuple[int, float], float, str, int] | None = None
     for rate, name, spec in pool:
         limit = target + (best[0][0] if best else math.inf)
-        params = bounded_sum(param_parts(spec, classes), limit)
+        params = bounded_sum(param_parts(spec, classes, channels), limit)
         if params is None:
             continue
         key = (abs(params - target), abs(rate - 1))
@@ -339,19 +336,3 @@ def rows_to_csv(records: Iterable[dict[str, object]]) -> str:
     writer.writeheader()
     writer.writerows(records)
     return out.getvalue()
-
-
-def search_job(snakemake: Any) -> None:
-    """Snakemake entry point of rule ``search``: write ``results/search/{dataset}.csv``."""
-    logger = job_logger(snakemake, "search")
-    dataset, step = snakemake.wildcards.dataset, float(snakemake.params.step)
-    output = snakemake.output.table
-    records = search_rows(dataset, step, paper_choices(snakemake.input.paper, dataset))
-    write_text_atomic(output, rows_to_csv(records))
-    for record in records:
-        if record["paper_model"] and abs(record["paper_rel_gap"]) < abs(record["rel_gap"]):
-            # Only possible when the paper's rate is off the configured grid.
-            logger.warning(
-                "%s is closer to its budget than %s", record["paper_model"], record["model"]
-            )
-    logger.info("%d searches on %s (step %s): wrote %s", len(records), dataset, step, output)
