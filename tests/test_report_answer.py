@@ -19,6 +19,8 @@ import yaml
 from conftest import copy_workflow, run_snakemake
 from fake_data import write_cifar_tree
 from report_fixtures import build_fixture_report, write_int8_result, write_upstream
+from test_device import NETWORKS
+from test_device import TINY as DEVICE_STUDY
 
 from archopt.report.analysis import Measurement
 from archopt.report.answer import Variant, most_accurate_under, pareto_frontier
@@ -103,20 +105,9 @@ def test_the_answer_opens_the_report(fixture_answer):
 
 # --- a real tiny study with an imported device ------------------------------------------
 
-NETWORKS = ["resnet20", "resnet20-shift"]
 TOLERANCE = 5
-TINY = {
-    "studies": ["cifar10"],
-    "networks": NETWORKS,
-    "train": {"grid": {"lr": [0.05], "batch_size": [32]}, "max_epochs": 1, "train_subset": 64,
-              "val_size": 32, "threads": 1},
-    "gan": {"variants": []},
-    "bench": {"devices": ["cpu"], "images": 8, "runtimes": ["eager", "onnxruntime"],
-              "min_queries": 0, "min_duration_s": 0, "bundle": True},
-    "posttrain": {"methods": ["int8"], "calibration_images": 16,
-                  "int8_runtimes": ["onnxruntime"]},
-    "report": {"accuracy_tolerance": TOLERANCE},
-}
+# The device tests' tiny study (a bundle with int8 results), judged at this tolerance.
+TINY = DEVICE_STUDY | {"report": {"accuracy_tolerance": TOLERANCE}}
 
 
 @pytest.fixture(scope="module")

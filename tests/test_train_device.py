@@ -14,6 +14,7 @@ import logging
 import pytest
 import torch
 import torch.nn.functional as F
+from test_train import one_thread, synthetic_images  # noqa: F401 (one_thread: autouse)
 
 from archopt.data import ImageSet
 from archopt.datasets import get_dataset
@@ -29,23 +30,7 @@ CPU = torch.device("cpu")
 LOGGER = logging.getLogger("test_train_device")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def class_coloured(n: int, seed: int) -> ImageSet:
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 10
-    colours = torch.linspace(30, 220, 10)[:, None].repeat(1, 3) + torch.tensor([0.0, 40.0, -40.0])
-    pixels = colours[labels][:, :, None, None] + 25 * torch.randn(n, 3, 32, 32, generator=generator)
-    return ImageSet(pixels.clamp(0, 255).to(torch.uint8), labels)
-
-
-TRAIN, VAL = class_coloured(100, 1), class_coloured(30, 2)  # 100 = 3 x 32 + a partial batch
+TRAIN, VAL = synthetic_images(100, 1), synthetic_images(30, 2)  # 100 = 3 x 32 + a partial batch
 
 
 # --- the oracle: the host-side loop as it was --------------------------------------------
