@@ -33,8 +33,8 @@ from archopt.posttrain.rules import posttrain_compute_threads
 from archopt.progress import format_duration
 from archopt.study import study_networks
 from archopt.train.resources import (
-    CIFAR_TRAIN_IMAGES,
     MAPS_TRAIN_PAIRS,
+    epoch_images,
     gan_runtime_minutes,
     job_runtime_minutes,
 )
@@ -60,12 +60,6 @@ def grid_points(train: Mapping[str, Any]) -> int:
     return len(train["grid"]["lr"]) * len(train["grid"]["batch_size"]) * len(train["seeds"])
 
 
-def epoch_images(train: Mapping[str, Any]) -> int:
-    """Images one epoch of a training job goes through: training plus validation."""
-    val_size, subset = train["val_size"], train["train_subset"]
-    return (subset if subset is not None else CIFAR_TRAIN_IMAGES - val_size) + val_size
-
-
 def training_minutes(config: Mapping[str, Any]) -> tuple[int, float]:
     """Jobs and CPU minutes of the classifiers' training, as the rules estimate them."""
     train = config["train"]
@@ -81,14 +75,14 @@ def training_minutes(config: Mapping[str, Any]) -> tuple[int, float]:
 def gpu_training_minutes(config: Mapping[str, Any], gpu: GpuStepModel) -> float:
     """The classifiers' training at ``gpu``'s measured step times, one run at a time."""
     train = config["train"]
-    image_runs = epoch_images(train) * train["max_epochs"] * len(train["seeds"])
+    runs = train["max_epochs"] * len(train["seeds"]) * len(train["grid"]["lr"])
     ms = sum(
-        gpu.ms_per_image(model, dataset, batch_size) * len(train["grid"]["lr"])
+        epoch_images(train, dataset) * gpu.ms_per_image(model, dataset, batch_size)
         for dataset in config["studies"]
         for model in study_networks(config, dataset)
         for batch_size in train["grid"]["batch_size"]
     )
-    return image_runs * ms / 60_000
+    return runs * ms / 60_000
 
 
 def gpu_gan_minutes(config: Mapping[str, Any], gpu: GpuStepModel) -> float:

@@ -3,7 +3,7 @@ that reads the quantized ONNX file (``posttrain.int8_runtimes`` that are registe
 
 Prints, from one run, the median single-image latency of the fp32 export (the study's
 deployable file: shift implementation fastest in ONNX Runtime) and of each int8 recipe
-(archopt.posttrain.quantize: BN folded, per-channel weights, min/max calibration) per
+(archopt.posttrain.int8.quantize: BN folded, per-channel weights, min/max calibration) per
 runtime, with the int8/fp32 ratio (below 1 = quantization pays off). All candidates of a
 runtime are interleaved image by image, as the int8 job times them. Weights are random
 and calibration images are Gaussian noise: latency depends on neither, accuracy is not
@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from archopt.bench.benchmark import deployable_onnx
+from archopt.bench.settings import BenchSettings
 from archopt.bench.stats import latency_stats
 from archopt.models import get_model
+from archopt.posttrain.int8.quantize import FP32, RECIPES, load_runners, preprocess, quantize
 from archopt.posttrain.measure import time_interleaved
-from archopt.posttrain.quantize import FP32, RECIPES, load_runners, preprocess, quantize
 from archopt.runtimes import get_runtime, list_runtimes
 
 NETWORKS = ("resnet20", "resnet20-dsc", "resnet20-shift", "resnet20-shuffle")
@@ -50,7 +51,7 @@ def measure(runtime: str, files: dict[str, Path], images: np.ndarray, threads: i
     """Median ms per file in ``runtime`` (interleaved), or the error of a file it cannot run."""
     model = get_model("resnet20", "cifar10").eval()  # unused by runtimes reading ONNX
     runners, errors = load_runners(get_runtime(runtime), files, model, images[:1], threads)
-    timed = time_interleaved(runners, images, WARMUP)
+    timed = time_interleaved(runners, images, BenchSettings(warmup=WARMUP))
     return {key: float(latency_stats(samples)["median_ms"]) for key, (samples, _) in timed.items()
             } | {key: f"failed: {why}" for key, why in errors.items()}
 

@@ -19,7 +19,7 @@ from archopt.bench.benchmark import bench_worker
 from archopt.bench.worker import RuntimeFailure, Worker, WorkerCrashed
 from archopt.export import onnx_bytes
 from archopt.plugins import load_plugins
-from archopt.posttrain.quantize import FP32, measure_runtime
+from archopt.posttrain.int8.quantize import FP32, measure_runtime
 from archopt.runtimes import _unregister_runtime, get_runtime
 
 PLUGIN = str(Path(__file__).parent / "plugins" / "failing_runtimes.py")

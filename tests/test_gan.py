@@ -51,6 +51,49 @@ def test_one_training_step_updates_both_networks():
     assert any(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters()))
 
 
+@pytest.fixture
+def greyscale_pairs():
+    """A registered paired dataset of 1x256x256 images (as a plugin would add)."""
+    from archopt.datasets import DATASETS, PAIRED, Dataset, register_dataset
+
+    register_dataset(Dataset(
+        name="greypairs", title="Grey pairs", kind=PAIRED, image_shape=(1, 256, 256),
+        primary_metric="pixel_acc", train_images=4, test_images=4, url="http://127.0.0.1/x",
+        md5=None, folder="greypairs", reader="x:y", structure="x:y"))
+    yield "greypairs"
+    DATASETS.remove("greypairs")
+
+
+def test_pix2pix_takes_the_channels_of_its_paired_dataset(greyscale_pairs):
+    """Generator and discriminator follow the dataset's image_shape (the discriminator saw
+    6 channels, an RGB pair, whatever the dataset said)."""
+    torch.manual_seed(0)
+    model = Pix2Pix("pix2pix-shuffle", dataset=greyscale_pairs)
+    assert model.discriminator.model[0].in_channels == 2  # the input image and an output
+    x, y = torch.rand(1, 1, 256, 256) * 2 - 1, torch.rand(1, 1, 256, 256) * 2 - 1
+    losses = model.train_step(x, y)
+    assert losses.g_l1 > 0 and losses.d_real > 0
+    assert Pix2Pix("pix2pix").discriminator.model[0].in_channels == 6  # maps: RGB pairs
+
+
+def test_greyscale_maps_are_scored_and_saved(tmp_path):
+    from PIL import Image
+
+    from archopt.gan.evaluate import save_png
+    from archopt.gan.metrics import fit_palette, pixel_accuracy
+
+    real = torch.zeros(2, 1, 8, 8, dtype=torch.uint8)
+    real[:, :, :4] = 200
+    fake = real.clone()
+    fake[1] = 200
+    palette = fit_palette(real, k=2)
+    assert palette.shape == (2, 1)
+    assert pixel_accuracy(real, fake, palette).tolist() == [1.0, 0.5]
+    save_png(real[0], tmp_path / "real.png")
+    with Image.open(tmp_path / "real.png") as image:
+        assert image.mode == "L" and image.getpixel((0, 0)) == 200
+
+
 @pytest.mark.parametrize("name", ["pix2pix", "pix2pix-dsc", "pix2pix-shift", "pix2pix-shuffle"])
 def test_generator_onnx_matches_eager(name):
     torch.manual_seed(0)

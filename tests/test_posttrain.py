@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from fake_data import write_cifar_tree
 
-from archopt.bench import BenchSettings
+from archopt.config import load_config
 from archopt.data import load_cifar, normalize
 from archopt.data.manifest import marker_path
 from archopt.export import onnx_bytes
@@ -26,9 +27,10 @@ from archopt.posttrain import (
     parse_posttrain_name,
     register_posttrain_method,
 )
+from archopt.posttrain.int8.quantize import calibration_images, choose_recipe
 from archopt.posttrain.jobs import PostTrainJob
-from archopt.posttrain.pruning import load_pruned, prune_to_params, save_pruned
-from archopt.posttrain.quantize import calibration_images, choose_recipe
+from archopt.posttrain.prune.pruning import load_pruned, prune_to_params, save_pruned
+from archopt.posttrain.settings import PostTrainSettings
 from archopt.runtimes.onnxruntime import ort_run, ort_session
 
 
@@ -79,6 +81,13 @@ def test_a_recipe_whose_drop_exceeds_the_threshold_is_not_chosen():
     assert choose_recipe(results, fp32_top1=95.0, max_drop=1.0) == ("slow_and_right", False)
 
 
+def shipped_settings(**overrides: dict) -> PostTrainSettings:
+    """The settings of config.yaml with ``overrides`` (section -> keys), as a job gets them."""
+    config = load_config(REPO / "config.yaml", REPO / "workflow/schemas/config.schema.yaml",
+                         overrides)
+    return PostTrainSettings.from_config(config, threads=1)
+
+
 def fake_job(tmp_path: Path, **settings) -> PostTrainJob:
     write_cifar_tree(tmp_path / "resources", "cifar10", n_train=60, n_test=20, seed=3)
     files = {key: tmp_path / key for key in ("summary", "deployable", "bench", "artifacts")}
@@ -87,8 +96,8 @@ def fake_job(tmp_path: Path, **settings) -> PostTrainJob:
         checkpoint=tmp_path / "best.pt", base_summary=tmp_path / "summary.json",
         fp32_onnx=tmp_path / "model.onnx",
         data_marker=marker_path(tmp_path / "resources/cifar10"), **files,
-        settings={"calibration_images": 12, **settings}, bench_settings=BenchSettings(),
-        train_settings={"val_size": 20, "train_subset": None}, threads=1,
+        settings=shipped_settings(posttrain={"calibration_images": 12, **settings},
+                                  train={"val_size": 20, "train_subset": None}),
         logger=logging.getLogger("test"))
 
 

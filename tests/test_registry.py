@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from archopt import datasets, posttrain, runtimes, techniques
@@ -143,3 +145,12 @@ def test_no_technique_imports_a_network_family() -> None:
             elif isinstance(node, ast.Import):
                 found += [f"{path.name}: {a.name}" for a in node.names if a.name in families]
     assert not found
+
+
+def test_a_dataset_measured_by_a_metric_the_report_cannot_show_is_refused() -> None:
+    glyphs = dataclasses.replace(datasets.get_dataset("cifar10"), name="glyphs",
+                                 primary_metric="f1")
+    with pytest.raises(ValueError, match=r"dataset 'glyphs': primary_metric 'f1' is not one "
+                                         r"of \('top1', 'top5'\)"):
+        datasets.register_dataset(glyphs)
+    assert "glyphs" not in datasets.dataset_names()

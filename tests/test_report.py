@@ -23,8 +23,9 @@ from archopt.paths import report_input_files
 from archopt.report import sources
 from archopt.report.build import FIGURE_FILES, ReportOutputs, build_report
 from archopt.report.figures import pareto_front
-from archopt.report.html import markdown_lists, markdown_section
+from archopt.report.html import markdown_lists
 from archopt.report.provisional import banner, classifier_reasons
+from archopt.report.sections.methodology import markdown_section
 from archopt.report.table import TIDY_COLUMNS, ReportInputs, build_table, read_results
 from archopt.report.tables import scenario_table
 

@@ -24,8 +24,9 @@ from test_device import TINY as DEVICE_STUDY
 
 from archopt.report.analysis import Measurement
 from archopt.report.answer import Variant, most_accurate_under, pareto_frontier
-from archopt.report.build import device_rows
-from archopt.report.table import ReportInputs, build_table
+from archopt.report.sections import devices
+from archopt.report.study import Study
+from archopt.report.table import ReportInputs
 
 PAPER = Path(__file__).resolve().parents[1] / "resources/paper/thesis_tables.csv"
 SCHEMA = json.loads((Path(__file__).with_name("recommendations.schema.json")).read_text())
@@ -234,8 +235,9 @@ def test_the_devices_section_counts_each_devices_cells_and_noisy_timings(tmp_pat
     bench["eager"]["warning"] = "noisy"
     noisy.write_text(json.dumps(bench))
     inputs = ReportInputs(paper=PAPER, runtimes=("eager", "onnxruntime"), **paths)
-    rows = {row.device: row for row in device_rows(build_table(inputs), inputs)}
+    rows = {row.device: row for row in devices.data(Study(inputs, config={}))["devices"]}
     assert (rows["cpu"].imported, rows["cpu"].cells, rows["cpu"].noisy) == (False, 22, 1)
     assert (rows[DEVICE].imported, rows[DEVICE].runtimes, rows[DEVICE].cells) == (
         True, ["onnxruntime"], 11)
-    assert rows[DEVICE].environment == "Measured on Cortex-A72."
+    # The threads run_bench.py ran with (the import keeps its options in env.settings).
+    assert rows[DEVICE].environment == "Measured on Cortex-A72, 1 thread(s)."

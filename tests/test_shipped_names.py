@@ -15,8 +15,6 @@ import re
 import tokenize
 from pathlib import Path
 
-import pytest
-
 from archopt.datasets import DATASETS
 from archopt.posttrain import METHODS
 from archopt.registry import Registry
@@ -25,10 +23,6 @@ from archopt.techniques import TECHNIQUES
 PACKAGE = Path(__file__).resolve().parent.parent / "archopt"
 # Where the report states the dissertation's claims about named techniques.
 CLAIMS_MODULE = PACKAGE / "report" / "findings.py"
-REPORT_REWRITE = ("not done yet (issue 24): the report still names shipped plugins outside "
-                  "its findings module, e.g. report/posttrain.py's int8 verdict, "
-                  "report/build.py's shift-implementation note, report/table.py's "
-                  "cifar100/maps cases, report/flowchart.py's paper leaves")
 
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -83,6 +77,5 @@ def test_the_bench_stage_names_no_shipped_plugin():
     assert offenders("bench") == []
 
 
-@pytest.mark.xfail(reason=REPORT_REWRITE, strict=False)
 def test_the_report_names_no_shipped_plugin_outside_its_findings():
     assert offenders("report") == []

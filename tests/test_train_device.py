@@ -209,6 +209,23 @@ def test_time_training_steps_times_the_real_step():
     assert timing.as_dict()["precision"] == "fp32"
 
 
+def test_time_training_steps_takes_the_datasets_image_shape():
+    """Random images of the dataset's shape, not CIFAR's (3, 32, 32)."""
+    from archopt.datasets import CLASSIFICATION, DATASETS, Dataset, register_dataset
+
+    register_dataset(Dataset(
+        name="grey20", title="Grey 20", kind=CLASSIFICATION, image_shape=(1, 20, 20),
+        primary_metric="top1", train_images=100, test_images=20, url="http://127.0.0.1/x",
+        md5=None, folder="grey20", reader="x:y", structure="x:y", num_classes=4,
+        mean=(0.5,), std=(0.25,)))
+    try:
+        timing = time_training_steps("squeezenet", 8, steps=1, device="cpu", dataset="grey20",
+                                     warmup=0)
+    finally:
+        DATASETS.remove("grey20")
+    assert timing.ms_per_step > 0 and timing.images_per_second > 0
+
+
 # --- on a CUDA machine ----------------------------------------------------------------------
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -31,3 +31,25 @@ def test_gpu_memory_of_a_run_follows_its_activations_and_precision():
     assert gpu_mem_mb("resnet20", "cifar10", 128) < gpu_mem_mb("resnet20", "cifar10", 256) < 3000
     with pytest.raises(ValueError, match="precision must be one of"):
         gpu_mem_mb("resnet20", "cifar10", 128, "fp16")
+
+
+def test_an_epoch_goes_through_the_datasets_own_training_split():
+    """The runtime estimate counts the dataset's images (was: CIFAR's 50,000 whatever the
+    dataset, so a plugin dataset of 160 images asked for hours)."""
+    from archopt.datasets import CLASSIFICATION, DATASETS, Dataset, register_dataset
+    from archopt.train.resources import epoch_images, job_runtime_minutes, train_runtime_minutes
+
+    register_dataset(Dataset(
+        name="tiny160", title="Tiny", kind=CLASSIFICATION, image_shape=(1, 28, 28),
+        primary_metric="top1", train_images=160, test_images=40, url="http://127.0.0.1/x",
+        md5=None, folder="tiny160", reader="x:y", structure="x:y", num_classes=4,
+        mean=(0.5,), std=(0.25,)))
+    try:
+        train = {"val_size": 40, "train_subset": None, "max_epochs": 10}
+        assert epoch_images(train, "tiny160") == 160
+        assert epoch_images(train | {"train_subset": 60}, "tiny160") == 100
+        assert epoch_images({"val_size": 5000, "train_subset": None}, "cifar10") == 50_000
+        assert job_runtime_minutes(train, "resnet20", "tiny160", 1, cuda=False) == (
+            train_runtime_minutes("resnet20", "tiny160", 160, 10, 1, cuda=False))
+    finally:
+        DATASETS.remove("tiny160")

@@ -1,15 +1,18 @@
-"""Single-image inference benchmarks in every registered runtime, CPU and GPU."""
+"""Single-image inference benchmarks in every registered runtime, CPU and GPU.
 
-from archopt.bench.benchmark import benchmark, deployable_onnx
-from archopt.bench.env import environment
-from archopt.bench.settings import BenchSettings
-from archopt.bench.stats import latency_stats, topk_accuracy
+Names are imported on first use (:mod:`archopt.lazy`): the workflow reads
+:mod:`archopt.bench.settings` while Snakemake parses the DAG, without torch.
+"""
 
-__all__ = [
-    "BenchSettings",
-    "benchmark",
-    "deployable_onnx",
-    "environment",
-    "latency_stats",
-    "topk_accuracy",
-]
+from archopt.lazy import lazy_exports
+
+_EXPORTS = {
+    "benchmark": "archopt.bench.benchmark",
+    "deployable_onnx": "archopt.bench.benchmark",
+    "environment": "archopt.bench.env",
+    "BenchSettings": "archopt.bench.settings",
+    "latency_stats": "archopt.bench.stats",
+    "topk_accuracy": "archopt.bench.stats",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

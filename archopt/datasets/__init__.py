@@ -23,6 +23,8 @@ from archopt.registry import Registry
 CLASSIFICATION = "classification"  # images -> one of num_classes labels (the classifiers)
 PAIRED = "paired"  # image -> image pairs (the Pix2Pix generators)
 KINDS = (CLASSIFICATION, PAIRED)
+# The accuracies the study measures per kind (the report labels and compares these).
+METRICS = {CLASSIFICATION: ("top1", "top5"), PAIRED: ("pixel_acc",)}
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,10 @@ def register_dataset(dataset: Dataset) -> Dataset:
         raise ValueError(f"dataset {dataset.name!r}: kind {dataset.kind!r} is not one of {KINDS}")
     if dataset.is_classification != (dataset.num_classes is not None):
         raise ValueError(f"dataset {dataset.name!r}: num_classes is set for classification only")
+    if dataset.primary_metric not in METRICS[dataset.kind]:
+        raise ValueError(f"dataset {dataset.name!r}: primary_metric {dataset.primary_metric!r} "
+                         f"is not one of {METRICS[dataset.kind]} (what a {dataset.kind} "
+                         "dataset is measured by)")
     return DATASETS.add(dataset.name, dataset, source)
 
 

@@ -20,14 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from archopt.bench.settings import PROTOCOL_KEYS
 from archopt.io import atomic_path
 from archopt.posttrain import SEPARATOR
 
 BUNDLE_FORMAT = "archopt-device-bundle"
 FORMAT_VERSION = 1
 RUNNER = Path(__file__).with_name("run_bench.py")
-# The runner's protocol defaults: the study's bench settings, so both measure alike.
-BENCH_KEYS = ("warmup", "min_queries", "min_duration_s", "repeats")
 NORMALIZATION = ("images are already normalized exactly as the bench stage feeds them "
                  "(per-channel mean/std of the dataset; generators: [-1, 1]): feed them as is")
 
@@ -56,8 +55,10 @@ def sha256_of(path: str | Path) -> str:
 
 
 def manifest(networks: Sequence[BundledNetwork], data: Mapping[str, np.ndarray],
-             bench: Mapping[str, Any]) -> dict[str, Any]:
-    """What the runner verifies and measures, and the import checks results against."""
+             protocol: Mapping[str, Any]) -> dict[str, Any]:
+    """What the runner verifies and measures, and the import checks results against.
+    ``protocol``: the runner's defaults, the study's bench protocol
+    (:meth:`archopt.device.settings.DeviceSettings.protocol`), so both measure alike."""
     datasets = {key.removeprefix("images_"): value for key, value in data.items()
                 if key.startswith("images_")}
     return {
@@ -65,7 +66,7 @@ def manifest(networks: Sequence[BundledNetwork], data: Mapping[str, np.ndarray],
         "version": FORMAT_VERSION,
         "normalized": True,
         "normalization": NORMALIZATION,
-        "bench": {key: bench[key] for key in BENCH_KEYS},
+        "bench": {key: protocol[key] for key in PROTOCOL_KEYS},
         "datasets": {dataset: {"images": int(images.shape[0]),
                                "input_shape": [1, *map(int, images.shape[1:])],
                                "labels": f"labels_{dataset}" in data}
@@ -85,7 +86,7 @@ def npz_bytes(data: Mapping[str, np.ndarray]) -> bytes:
 
 
 def write_bundle(out: str | Path, networks: Sequence[BundledNetwork],
-                 data: Mapping[str, np.ndarray], bench: Mapping[str, Any]) -> dict[str, Any]:
+                 data: Mapping[str, np.ndarray], protocol: Mapping[str, Any]) -> dict[str, Any]:
     """Write the zip atomically (a temporary file renamed into place); returns the manifest.
 
     ONNX files are stored, not deflated: they barely compress and the device unpacks faster.
@@ -93,7 +94,7 @@ def write_bundle(out: str | Path, networks: Sequence[BundledNetwork],
     missing = sorted({n.dataset for n in networks} - {k.removeprefix("images_") for k in data})
     if missing:
         raise ValueError(f"no benchmark images for dataset(s) {', '.join(missing)}")
-    record = manifest(networks, data, bench)
+    record = manifest(networks, data, protocol)
     with atomic_path(out, suffix=".zip") as tmp, zipfile.ZipFile(tmp, "w") as archive:
         archive.write(RUNNER, "run_bench.py", compress_type=zipfile.ZIP_DEFLATED)
         archive.writestr("manifest.json", json.dumps(record, indent=2) + "\n",

@@ -19,8 +19,9 @@ from archopt.gan.metrics import fit_palette, mean_l1, pixel_accuracy, psnr, ssim
 
 
 def save_png(image: torch.Tensor, path: str | Path) -> None:
-    """Write a uint8 (3, H, W) tensor as a PNG file."""
-    Image.fromarray(image.permute(1, 2, 0).contiguous().numpy()).save(path, format="PNG")
+    """Write a uint8 (C, H, W) tensor, RGB (C = 3) or greyscale (C = 1), as a PNG file."""
+    pixels = image.permute(1, 2, 0).contiguous().numpy()
+    Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(path, format="PNG")
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -29,7 +30,7 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 def training_maps(pairs: MapsPairs) -> torch.Tensor:
-    """The target maps of ``pairs`` (built with ``train=False``) as uint8 (N, 3, H, W)."""
+    """The target maps of ``pairs`` (built with ``train=False``) as uint8 (N, C, H, W)."""
     return torch.stack([to_uint8(pairs[i][1]) for i in range(len(pairs))])
 
 

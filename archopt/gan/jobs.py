@@ -19,6 +19,7 @@ from archopt.gan.evaluate import (
     sample_indices,
     write_samples,
 )
+from archopt.gan.settings import GanSettings, job_gan_settings
 from archopt.gan.train import GanSpec, train_gan
 from archopt.gpu import claim_device
 from archopt.io import atomic_dir, write_json_atomic
@@ -37,24 +38,23 @@ def gan_resume_path(model_dir: str | os.PathLike) -> Path:
     return Path(model_dir) / "resume" / "state.pt"
 
 
-def configured_pairs(snakemake: Any, split: str, train: bool) -> MapsPairs:
+def configured_pairs(snakemake: Any, settings: GanSettings, split: str, train: bool
+                     ) -> MapsPairs:
     """The maps pairs a GAN job uses: the configured subset and sizes of ``split``."""
-    settings = snakemake.params.gan
     return MapsPairs(
-        data_root(snakemake.input.data), split, train=train,
-        subset=settings["train_subset" if split == "train" else "val_subset"],
-        load_size=settings["load_size"], crop_size=settings["crop_size"],
+        data_root(snakemake.input.data), split, train=train, subset=settings.subset(split),
+        load_size=settings.load_size, crop_size=settings.crop_size,
     )
 
 
 def palette_job(snakemake: Any) -> None:
-    logger = start_job(snakemake, "gan_palette").logger
-    settings = snakemake.params.gan
-    pairs = configured_pairs(snakemake, "train", train=False)
-    palette = palette_from_training_maps(pairs, settings["palette_size"], settings["seed"])
+    job = start_job(snakemake, "gan_palette", job_gan_settings)
+    logger, settings = job.logger, job.settings
+    pairs = configured_pairs(snakemake, settings, "train", train=False)
+    palette = palette_from_training_maps(pairs, settings.palette_size, settings.seed)
     write_json_atomic(
         snakemake.output.palette,
-        {"k": settings["palette_size"], "seed": settings["seed"], "maps": len(pairs),
+        {"k": settings.palette_size, "seed": settings.seed, "maps": len(pairs),
          "colours": palette.round(decimals=2).tolist()},
     )
     logger.info("palette of %d colours fitted on %d training maps", len(palette), len(pairs))
@@ -68,26 +68,25 @@ def decoding_workers(threads: int, device: str) -> int:
 
 
 def train_gan_job(snakemake: Any) -> None:
-    logger = start_job(snakemake, "train_gan").logger
-    torch.set_num_threads(snakemake.threads)
-    settings = snakemake.params.gan
+    job = start_job(snakemake, "train_gan", job_gan_settings)
+    logger, settings = job.logger, job.settings
+    torch.set_num_threads(settings.threads)
     model = parse_name(snakemake.wildcards.model).name
-    pairs = configured_pairs(snakemake, "train", train=True)
+    pairs = configured_pairs(snakemake, settings, "train", train=True)
     spec = GanSpec(
-        model, settings["epochs"], settings["epochs_decay"], settings["seed"], len(pairs),
-        settings["load_size"], settings["crop_size"],
+        model, settings.epochs, settings.epochs_decay, settings.seed, len(pairs),
+        settings.load_size, settings.crop_size,
     )
     state_path = gan_resume_path(Path(snakemake.output.checkpoint).parent)
     attempts = carry_attempt_logs(logger, state_path.parent)
-    with claim_device(*gpu_request(snakemake), logger=logger) as placement:
+    with claim_device(*gpu_request(snakemake, settings.runs_per_gpu), logger=logger) as placement:
         logger.info("%s on %s (%s), %d threads", spec, placement.device, placement.placement,
                     torch.get_num_threads())
         logger.info("%s", native_context(model, placement.device, torch.contiguous_format))
         dump_traceback_on_crash(logger)
-        # restart is an instruction, not an input: read from the config, it reruns nothing.
-        restart = snakemake.config["gan"]["restart"]
-        workers = decoding_workers(snakemake.threads, placement.device)
-        run = train_gan(spec, pairs, state_path, placement.device, logger, restart, workers)
+        workers = decoding_workers(settings.threads, placement.device)
+        run = train_gan(spec, pairs, state_path, placement.device, logger, settings.restart,
+                        workers)
     save_checkpoint(
         snakemake.output.checkpoint, model, GAN_DATASET, run.pix2pix.generator.state_dict(),
         run.epoch, float("nan"),
@@ -104,18 +103,18 @@ def train_gan_job(snakemake: Any) -> None:
 
 
 def evaluate_gan_job(snakemake: Any) -> None:
-    logger = start_job(snakemake, "evaluate_gan").logger
-    torch.set_num_threads(snakemake.threads)
-    settings = snakemake.params.gan
+    job = start_job(snakemake, "evaluate_gan", job_gan_settings)
+    logger, settings = job.logger, job.settings
+    torch.set_num_threads(settings.threads)
     model = parse_name(snakemake.wildcards.model).name
-    pairs = configured_pairs(snakemake, "val", train=False)
+    pairs = configured_pairs(snakemake, settings, "val", train=False)
     palette = torch.tensor(json.loads(Path(snakemake.input.palette).read_text())["colours"])
     generator = load_weights(snakemake.input.checkpoint, model, GAN_DATASET)
-    with claim_device(*gpu_request(snakemake), logger=logger) as placement:
+    with claim_device(*gpu_request(snakemake, settings.runs_per_gpu), logger=logger) as placement:
         logger.info("generating on %s (%s)", placement.device, placement.placement)
-        inputs, reals, fakes = generate(generator, pairs, settings["seed"], placement.device)
-    summary = metric_summary(image_metrics(reals, fakes, palette), settings["seed"])
-    indices = sample_indices(len(pairs), settings["samples"], settings["seed"])
+        inputs, reals, fakes = generate(generator, pairs, settings.seed, placement.device)
+    summary = metric_summary(image_metrics(reals, fakes, palette), settings.seed)
+    indices = sample_indices(len(pairs), settings.samples, settings.seed)
     samples_dir = Path(snakemake.output.samples)
     with atomic_dir(samples_dir) as tmp:  # the folder appears complete or not at all
         names = write_samples(tmp, pairs.paths, inputs, reals, fakes, indices)

@@ -21,14 +21,15 @@ DEFAULT_PALETTE_SIZE = 8
 
 
 def _pixels(images: Tensor) -> Tensor:
-    """(N, 3, H, W) uint8 or float in [0, 255] -> (N*H*W, 3) float32."""
-    return images.permute(0, 2, 3, 1).reshape(-1, 3).float()
+    """(N, C, H, W) uint8 or float in [0, 255] -> (N*H*W, C) float32 (C: 3 for RGB maps)."""
+    return images.permute(0, 2, 3, 1).reshape(-1, images.shape[1]).float()
 
 
 def fit_palette(
     maps: Tensor, k: int = DEFAULT_PALETTE_SIZE, seed: int = 0, sample: int = 200_000, iters: int = 30
 ) -> Tensor:
-    """k-means centres (k, 3) in RGB [0, 255] of the pixels of ``maps`` (N, 3, H, W).
+    """k-means centres (k, C) in [0, 255] of the pixels of ``maps`` (N, C, H, W), RGB for
+    the maps (C = 3).
 
     Deterministic for a given seed: a seeded pixel sample, k-means++ seeding from the same
     generator, then Lloyd iterations.
@@ -67,7 +68,7 @@ def _kmeans_plus_plus(pixels: Tensor, k: int, generator: torch.Generator) -> Ten
 
 
 def quantize(images: Tensor, palette: Tensor) -> Tensor:
-    """Nearest palette index per pixel: (N, 3, H, W) -> (N, H, W) int64."""
+    """Nearest palette index per pixel: (N, C, H, W) -> (N, H, W) int64."""
     n, _, h, w = images.shape
     return torch.cdist(_pixels(images), palette.float()).argmin(1).reshape(n, h, w)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from archopt.datasets import get_dataset
 from archopt.models import PatchDiscriminator, get_model
 from archopt.paths import GAN_DATASET
 
@@ -50,13 +51,15 @@ class StepLosses:
 
 
 class Pix2Pix(nn.Module):
-    """Generator + conditional PatchGAN discriminator with their optimizers."""
+    """Generator + conditional PatchGAN discriminator with their optimizers, for the image
+    pairs of ``dataset`` (a paired dataset: its ``image_shape`` is one image of a pair)."""
 
-    def __init__(self, variant: str, device: str = "cpu") -> None:
+    def __init__(self, variant: str, device: str = "cpu", dataset: str = GAN_DATASET) -> None:
         super().__init__()
         self.variant = variant
-        self.generator = get_model(variant, GAN_DATASET)
-        self.discriminator = PatchDiscriminator(input_nc=6)
+        self.generator = get_model(variant, dataset)  # the dataset's channels in and out
+        # The discriminator sees a pair: the input image and a real or generated output.
+        self.discriminator = PatchDiscriminator(input_nc=2 * get_dataset(dataset).image_shape[0])
         init_weights(self.generator)
         init_weights(self.discriminator)
         self.to(device)

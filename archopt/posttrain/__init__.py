@@ -26,7 +26,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from archopt.registry import Registry, origin
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from archopt.posttrain.jobs import PostTrainJob
+    from archopt.report.flowchart import Leaf
+    from archopt.report.posttrain import MethodFinding, PostTrainData
 
 SEPARATOR = "+"  # between the network and the method spec; model names never contain it
 SPEC_PATTERN = re.compile(r"^(?P<method>[a-z][a-z0-9_]*)(?:-(?P<arg>[a-z0-9._]+))?$")
@@ -60,7 +64,10 @@ class PostTrainMethod:
         """Upper bound of the job's wall time (the rule's ``runtime`` resource)."""
         return 30
 
-    # The report's hooks: it names no method; each says what it did and how it fared.
+    # The report's hooks: the report names no method; each says what it did, how it
+    # fared, and what of its own it adds to the post-training section. The ones taking
+    # the report's data (``PostTrainData``, the tidy table) import the report's modules
+    # inside the hook: this module is read while Snakemake parses the DAG.
 
     def describe(self, summary: Mapping[str, Any]) -> str:
         """What was done to the network, in words, from the ``summary.json`` ``run``
@@ -71,11 +78,37 @@ class PostTrainMethod:
         """The report's verdict on one result against the network it was made from."""
         return compare_outcomes(result, base)
 
+    def report_columns(self, summary: Mapping[str, Any]) -> dict[str, Any]:
+        """results.csv attributes of the result's rows beyond its base network's, e.g.
+        ``{"budget_of": "resnet20-shift"}`` (columns ``paper_name``, ``width_factor``,
+        ``budget_of``)."""
+        return {}
+
+    def latency_note(self, summary: Mapping[str, Any], entry: Mapping[str, Any]) -> str:
+        """The ``note`` of the latency row of one timed runtime ``entry`` of the result's
+        bench files (results.csv), e.g. which of the method's variants was timed."""
+        return ""
+
+    def report_tables(self, table: pd.DataFrame, data: PostTrainData, dataset: str
+                      ) -> list[tuple[str, pd.DataFrame]]:
+        """The method's own (title, table) pairs in ``dataset``'s post-training panel;
+        ``table`` is the tidy table of the study's networks, ``data`` every result."""
+        return []
+
+    def findings(self, data: PostTrainData, table: pd.DataFrame) -> list[MethodFinding]:
+        """Findings the method states on its results (findings.csv and the section)."""
+        return []
+
+    def flowchart_leaves(self, data: PostTrainData, table: pd.DataFrame,
+                         low_compute: tuple[str, ...]) -> list[Leaf]:
+        """Leaves the method adds to the flowchart; ``low_compute``: the devices whose
+        latency need is the low-compute one (``report.low_compute_devices``)."""
+        return []
+
     def __repr__(self) -> str:
         return f"<post-training method {self.name!r} ({origin(self)})>"
 
 
-# Loaded on first use, through the plugin loader like a user's method.
 @dataclass(frozen=True)
 class Outcome:
     """What the report knows of one network: ``accuracy`` (the dataset's primary metric,
@@ -100,6 +133,8 @@ def compare_outcomes(result: Outcome, base: Outcome) -> str:
     return ", ".join(parts) + " of the fp32 network" if parts else "not comparable"
 
 
+# Each shipped method is one package (its registration, its worker, its report part),
+# loaded on first use through the plugin loader, like a user's method.
 METHODS: Registry[PostTrainMethod] = Registry(
     "post-training method", shipped=("archopt.posttrain.int8", "archopt.posttrain.prune"))
 MethodClass = TypeVar("MethodClass", bound=type[PostTrainMethod])

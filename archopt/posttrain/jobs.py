@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from archopt.bench.settings import BenchSettings, job_bench_settings
 from archopt.io import write_json_atomic
 from archopt.posttrain import PostTrainName, get_posttrain_method, parse_posttrain_name
 from archopt.posttrain.measure import accuracy_of
+from archopt.posttrain.settings import PostTrainSettings, job_posttrain_settings
 from archopt.train.jobs import gpu_request
 from archopt.workflow import start_job
 
@@ -44,10 +44,7 @@ class PostTrainJob:
     deployable: Path
     bench: Path
     artifacts: Path
-    settings: Mapping[str, Any]  # the posttrain config section
-    bench_settings: BenchSettings  # the bench stage's: every network timed alike
-    train_settings: Mapping[str, Any]  # val_size, train_subset, momentum, weight_decay, ...
-    threads: int
+    settings: PostTrainSettings  # settings.bench: the bench stage's, every network timed alike
     logger: logging.Logger
     gpu: tuple[int, int] = (0, 1)  # archopt.gpu.claim_device's: GPUs asked, runs per GPU
 
@@ -82,9 +79,9 @@ def write_summary(job: PostTrainJob, record: Mapping[str, Any]) -> None:
 
 def posttrain_job(snakemake: Any) -> None:
     """Entry point of ``workflow/scripts/posttrain.py``."""
-    start = start_job(snakemake, "posttrain", job_bench_settings)
+    start = start_job(snakemake, "posttrain", job_posttrain_settings)
     logger = start.logger
-    wildcards, params, output = snakemake.wildcards, snakemake.params, snakemake.output
+    wildcards, output = snakemake.wildcards, snakemake.output
     name = parse_posttrain_name(f"{wildcards.model}+{wildcards.method}")
     job = PostTrainJob(
         dataset=wildcards.dataset, name=name,
@@ -92,9 +89,7 @@ def posttrain_job(snakemake: Any) -> None:
         fp32_onnx=Path(snakemake.input.onnx), data_marker=Path(snakemake.input.data),
         summary=Path(output.summary), deployable=Path(output.deployable),
         bench=Path(output.bench), artifacts=Path(output.artifacts),
-        settings=params.posttrain, train_settings=params.train,
-        bench_settings=start.settings,
-        threads=snakemake.threads, logger=logger, gpu=gpu_request(snakemake),
+        settings=start.settings, logger=logger, gpu=gpu_request(snakemake),
     )
-    logger.info("%s on %s, %d threads", name, job.dataset, job.threads)
+    logger.info("%s on %s, %d threads", name, job.dataset, snakemake.threads)
     get_posttrain_method(name.method).run(job)

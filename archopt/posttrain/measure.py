@@ -13,29 +13,30 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from archopt.bench.settings import BenchSettings
 from archopt.bench.stats import latency_stats
 from archopt.bench.timing import warm_up
 from archopt.runtimes import Runner
 from archopt.train.metrics import wilson_interval
 
 
-def time_interleaved(runners: Mapping[str, Runner], images: np.ndarray, warmup: int,
-                     min_queries: int = 0, min_duration_s: float = 0.0
+def time_interleaved(runners: Mapping[str, Runner], images: np.ndarray, protocol: BenchSettings
                      ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """key -> (nanoseconds per query, outputs of the first pass, one row per image).
 
-    Every query is run by every runner in turn; as the bench stage's protocol, queries
-    cycle over the images until at least ``min_queries`` were timed per runner and
-    ``min_duration_s`` seconds have passed since the first."""
+    Every query is run by every runner in turn, with the bench stage's ``protocol`` (the
+    settings every network of the study is timed with): ``warmup`` queries each, then
+    queries cycle over the images until at least ``min_queries`` were timed per runner
+    and ``min_duration_s`` seconds have passed since the first."""
     keys = list(runners)
     for run in runners.values():
-        warm_up(run, images, warmup)
+        warm_up(run, images, protocol.warmup)
     samples: dict[str, list[int]] = {key: [] for key in keys}
     outputs: dict[str, list[np.ndarray]] = {key: [] for key in keys}
     started = time.perf_counter_ns()
-    min_duration_ns = int(min_duration_s * 1e9)
+    min_duration_ns = int(protocol.min_duration_s * 1e9)
     query = 0
-    while (query < max(len(images), min_queries)
+    while (query < max(len(images), protocol.min_queries)
            or time.perf_counter_ns() - started < min_duration_ns):
         image = images[query % len(images) : query % len(images) + 1]
         for offset in range(len(keys)):

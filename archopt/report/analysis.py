@@ -3,13 +3,13 @@
 The dissertation's tables follow three scenarios, which the tables, findings and
 figures all share:
 
-* ``direct`` (Tables 1-4): each base network next to its DSC/Shift/Shuffle versions;
-  one group per family and depth (``squeezenet``, ``resnet20``, ...).
+* ``direct`` (Tables 1-4): each base network next to its version by every registered
+  technique; one group per family and depth (``squeezenet``, ``resnet20``, ...).
 * ``expanded`` (Tables 5-6): each base ResNet next to its optimized versions widened to
   the base's parameter count; one group per depth.
-* ``reduced_dsc`` / ``reduced_shift`` / ``reduced_shuffle`` (Tables 7-12), one per
-  registered technique with a ResNet hook: each optimized ResNet next to the base ResNet
-  shrunk to its size (fewer channels, or bottlenecks).
+* ``reduced_<technique>`` (Tables 7-12), one per registered technique with a ResNet
+  hook: each optimized ResNet next to the base ResNet shrunk to its size (fewer
+  channels, or bottlenecks).
 
 A group has an ``anchor`` (the network the others are compared with) and slots named
 by ``role``: the technique in ``direct``/``expanded``, the scaling in ``reduced_*``.
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from archopt.report.table import PRIMARY_ACCURACY
+from archopt.datasets import reported_datasets
+from archopt.report.table import ARCHOPT, PAPER, PRIMARY_ACCURACY
 from archopt.techniques import BASE, BASE_COLOR, BASE_LABEL, get_technique, technique_names
 
 REDUCED_ROLES = ("none", "reduce_channels", "reduce_block")
@@ -154,7 +155,7 @@ def models_of(table: pd.DataFrame, source: str, dataset: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Group:
-    """Networks compared with each other in one table block; ``slots`` maps role -> model."""
+    """Networks compared with each other in one table block; ``slots``: role -> model."""
 
     scenario: str
     name: str
@@ -235,5 +236,13 @@ def latency_pairs(table: pd.DataFrame, source: str, dataset: str | None = None
 
 
 def datasets_of(table: pd.DataFrame, source: str | None = None) -> list[str]:
+    """The registered classification datasets with rows (of ``source``) in ``table``, in
+    registration order: shipped or a plugin's, the ones the report compares networks on."""
     rows = table if source is None else table[table["source"] == source]
-    return [d for d in PRIMARY_ACCURACY if d in set(rows["dataset"])]
+    return reported_datasets(rows["dataset"])
+
+
+def classification_datasets(table: pd.DataFrame) -> list[str]:
+    """The datasets the report gives its tables, figures and answers: those archopt
+    measured or, where it measured none yet, the paper's."""
+    return datasets_of(table, ARCHOPT) or datasets_of(table, PAPER)

@@ -2,8 +2,8 @@
 accuracy-latency Pareto frontier, and the answers to the questions a developer asks.
 
 A **variant** is one deployable file in one runtime on one device: a study network
-(architecture technique and width, fp32) or a post-training result (int8, pruned, ...)
-of one. Its accuracy is the one its runtime's outputs reach on the device's benchmarked
+(architecture technique and width, fp32) or a post-training result (a quantized or
+pruned network, ...) of one. Its accuracy is the one its runtime's outputs reach on the device's benchmarked
 images (``bench_top1``/``bench_top5`` of the tidy table, the dataset's primary metric),
 so every accuracy compared on one device comes from the same images, with its 95% Wilson
 interval; its latency is the mean single-image latency with its 95% interval.
@@ -36,7 +36,6 @@ from archopt.models import parse_name
 from archopt.posttrain import SEPARATOR
 from archopt.report.analysis import Lookup, Measurement, compare_latency
 from archopt.report.table import ARCHOPT, PRIMARY_ACCURACY
-from archopt.report.tables import ACCURACY_LABELS
 from archopt.techniques import BASE
 
 FP32 = "fp32"  # the precision of a study network as trained
@@ -123,7 +122,7 @@ class DeviceAnswer:
 
 
 def base_network(model: str) -> str:
-    """The study network a deployable file comes from (``resnet20+int8`` -> ``resnet20``)."""
+    """The study network a deployable file comes from (``{network}+{spec}`` -> ``{network}``)."""
     return model.split(SEPARATOR, 1)[0]
 
 
@@ -328,7 +327,3 @@ def recommendations_json(answers: Sequence[DeviceAnswer], tolerance: float) -> d
             "variants": [variant_json(v) for v in a.variants],
         } for a in answers],
     }
-
-
-def accuracy_label(dataset: str) -> str:
-    return ACCURACY_LABELS[PRIMARY_ACCURACY[dataset]]

@@ -33,5 +33,5 @@ REPORT_FIGURES = (
     FigureSpec("pareto_latency", "Accuracy vs latency", "figures"),
     FigureSpec("latency_ratio", "Latency relative to the base network", "figures"),
     FigureSpec("flowchart", "Decision flowchart", "flowchart"),
-    FigureSpec("gan_samples", "Generated maps (like the paper's Figure 28)", "gan"),
+    FigureSpec("gan_samples", "Generated images (like the paper's Figure 28)", "gan"),
 )

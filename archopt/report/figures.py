@@ -21,9 +21,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from matplotlib.lines import Line2D
 
-from archopt.datasets import reported_datasets
 from archopt.report.analysis import (
     Lookup,
+    classification_datasets,
     models_of,
     scenario_groups,
     scenarios,
@@ -49,15 +49,6 @@ def figure_png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     return buffer.getvalue()
-
-
-def classification_datasets(table: pd.DataFrame) -> list[str]:
-    """Datasets archopt measured (or, where it measured none, the paper's) besides maps."""
-    for source in (ARCHOPT, PAPER):
-        found = reported_datasets(table.loc[table["source"] == source, "dataset"])
-        if found:
-            return found
-    return []
 
 
 def say_not_measured(ax: Axes, text: str) -> None:
@@ -95,7 +86,7 @@ def technique_handles(order: Sequence[str]) -> list[Line2D]:
 
 
 def accuracy_figure(table: pd.DataFrame) -> Figure:
-    """Test accuracy of each base network and its DSC/Shift/Shuffle versions (95% CI)."""
+    """Test accuracy of each base network and its version by each technique (95% CI)."""
     datasets = classification_datasets(table)
     figure, axes = _grid(len(datasets), 1, 10, 3.6)
     lookup = Lookup(table)

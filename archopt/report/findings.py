@@ -49,6 +49,29 @@ FINDINGS = {
 }
 CLASSIFICATION_FINDINGS = (1, 2, 3, 4)
 
+# --- The dissertation's other statements the report quotes, as data -------------------
+# What its decision flowchart (Figure 29) answers at each leaf (archopt.report.flowchart).
+PAPER_FLOWCHART = {
+    "latency_high": "not indicated",
+    "latency_low": "Shift",
+    "size": "Shift, then DSC, then Shuffle",
+    "size_latency": "only Shift",
+}
+# technique -> how the dissertation ran its layers, where that changes what its numbers mean.
+PAPER_IMPLEMENTATIONS = {
+    "shift": "The dissertation only had a CUDA kernel: its \"CPU\" numbers offload one "
+             "convolution per block to the GPU, so its CPU column is not pure CPU.",
+}
+# dataset -> why the report compares it on its primary metric.
+PAPER_METRICS = {
+    "cifar100": "the dissertation's metric there (its Table 4 header says top-1 by mistake)",
+}
+PAPER_VALUES_NOT_USED = (
+    "Paper values are taken from the first table that prints a network: Table 5's ResNet20 "
+    "count (271,762, a typo for 272,762) and Table 12's repeated ResNet56-Shuffle accuracy "
+    "(87.10, Table 4 has 85.85) are not used."
+)
+
 
 @dataclass(frozen=True)
 class Check:

@@ -36,16 +36,9 @@ from archopt.report.analysis import (
     technique_label,
     technique_order,
 )
-from archopt.report.findings import DEFAULT_TOLERANCE
+from archopt.report.findings import DEFAULT_TOLERANCE, PAPER_FLOWCHART
 from archopt.report.table import ARCHOPT
 
-# What the dissertation's Figure 29 answers at each leaf.
-PAPER_ANSWERS = {
-    "latency_high": "not indicated",
-    "latency_low": "Shift",
-    "size": "Shift, then DSC, then Shuffle",
-    "size_latency": "only Shift",
-}
 NEEDS = {
     "latency_high": "Latency fails on a high-compute platform (GPU)",
     "latency_low": "Latency fails on a low-compute platform (CPU)",
@@ -99,7 +92,7 @@ class Leaf:
 
     @property
     def paper(self) -> str:
-        return PAPER_ANSWERS[self.need]
+        return PAPER_FLOWCHART[self.need]
 
 
 def profile(lookup: Lookup, source: str, technique: str, device: str = "", runtime: str = ""
@@ -235,6 +228,23 @@ def one_per_device(leaves: list[Leaf], runtimes: Mapping[str, str]) -> list[Leaf
     return [Leaf(need, scope, "; then ".join(leaf.choice for leaf in same),
                  " | ".join(leaf.numbers for leaf in same))
             for (need, scope), same in chosen.items()]
+
+
+@dataclass(frozen=True)
+class Flowchart:
+    """The chart the report shows (one answer per device) and its per-runtime detail."""
+
+    leaves: list[Leaf]
+    every_runtime: list[Leaf]
+
+
+def device_flowchart(table: pd.DataFrame, tolerance: float, low_compute: tuple[str, ...],
+                     extra: list[Leaf], runtimes: Mapping[str, str]) -> Flowchart:
+    """The chart from the study's rows, with ``extra`` leaves (post-training answers)
+    appended; each device answers in ``runtimes[device]``, the runtime it deploys in."""
+    every_runtime = flowchart_leaves(table, tolerance, low_compute=low_compute) + extra
+    chosen = flowchart_leaves(table, tolerance, low_compute=low_compute, runtimes=runtimes)
+    return Flowchart(one_per_device(chosen + extra, runtimes), every_runtime)
 
 
 def flowchart_text(leaves: list[Leaf]) -> str:

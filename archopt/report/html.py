@@ -1,14 +1,12 @@
 """The self-contained HTML report, one Jinja template per section (``templates/``): inline
 CSS, images as base64 data URIs, and one inline script (templates/filter.js) filtering and
-sorting the variant tables."""
+sorting the tables."""
 
 from __future__ import annotations
 
 import base64
 import html
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
@@ -17,9 +15,22 @@ import pandas as pd
 
 from archopt.report.analysis import Measurement, technique_label
 from archopt.report.figure_list import REPORT_FIGURES
-from archopt.report.findings import FINDINGS, Verdict
 from archopt.report.provisional import MARK as PROVISIONAL_MARK
-from archopt.report.table import METRICS
+from archopt.report.provisional import banner
+from archopt.report.sections import (
+    answer,
+    devices,
+    figures,
+    findings,
+    flowchart,
+    gan,
+    methodology,
+    posttrain,
+    runtimes,
+    setup,
+    tables,
+)
+from archopt.report.study import Study
 from archopt.report.tables import ACCURACY_LABELS, NOT_MEASURED, fmt_bytes
 
 CSS = """
@@ -52,52 +63,14 @@ ul.evidence { font-size: .85em; margin-top: .2em; }
 .provisional { color: #b35c00; font-weight: bold; }
 form.filter { background: #f0f3f8; padding: .5em 1em; margin: 1em 0; position: sticky; top: 0; }
 form.filter label { margin-right: 1em; white-space: nowrap; }
+form.table-filter { position: static; width: fit-content; padding: .3em .8em; margin: .5em 0 .2em;
+                    font-size: .9em; }
 table.sortable th { cursor: pointer; }
 table.sortable th[aria-sort=ascending]::after { content: " ▲"; }
 table.sortable th[aria-sort=descending]::after { content: " ▼"; }
 ul.answers li { margin: .3em 0; }
 table.data caption { text-align: left; caption-side: top; padding: .2em 0; }
 """
-
-
-@dataclass(frozen=True)
-class ReportFigure:
-    name: str
-    title: str
-    caption: str
-    png: bytes
-
-
-@dataclass
-class ReportContent:
-    """Everything the HTML shows, already computed."""
-
-    setup: list[tuple[str, str]]
-    not_measured: list[str]
-    verdicts: list[Verdict]
-    tolerance: float
-    flowchart_png: bytes
-    flowchart_text: str  # one answer per device, in the runtime it deploys in
-    tables: list[tuple[str, str, pd.DataFrame]]  # (dataset, title, table)
-    gan_table: pd.DataFrame
-    gan_status: str
-    search_tables: list[tuple[str, pd.DataFrame]]
-    figures: list[ReportFigure]
-    methodology: list[str]
-    deviations: list[str]
-    paper_inconsistencies_html: str
-    generated: str = ""
-    flowchart_runtimes_text: str = ""  # the same chart in every runtime of every device
-    # What the templates of the sections with their own data function are given.
-    answer: dict[str, Any] = field(default_factory=dict)  # archopt.report.build.answer_data
-    runtimes: dict[str, Any] = field(default_factory=dict)  # report.runtimes.runtimes_data
-    posttrain: dict[str, Any] = field(default_factory=dict)  # report.posttrain.posttrain_data
-    devices: list[Any] = field(default_factory=list)  # archopt.report.build.DeviceRow
-    gan_samples_png: bytes | None = None
-    provisional_banner: str = ""  # empty when every accuracy finished the protocol
-    provisional: list[tuple[str, str, str]] = field(default_factory=list)  # dataset, model, why
-    # dataset -> the runtimes a device has no column for, in words (above its tables)
-    table_notes: dict[str, list[str]] = field(default_factory=dict)
 
 
 def width_text(variant: Any) -> str:
@@ -123,6 +96,7 @@ TEMPLATES.filters.update(technique=technique_label, width=width_text, size=size_
                          num=lambda x: f"{x:g}", num2=lambda x: f"{x:.2f}",
                          metric=lambda m: ACCURACY_LABELS[m], table=table_filter,
                          png=lambda png: png_uri(png),
+                         lists=lambda md: markupsafe.Markup(markdown_lists(md)),
                          md=lambda text: markupsafe.Markup(inline_markdown(text)))
 TEMPLATES.globals.update(mark=PROVISIONAL_MARK, figure_spec={f.name: f for f in REPORT_FIGURES})
 
@@ -168,76 +142,60 @@ def markdown_lists(text: str) -> str:
     return "".join(parts)
 
 
-def markdown_section(markdown: str, heading_word: str) -> str:
-    """The body of the first ``## `` section whose heading contains ``heading_word``."""
-    match = re.search(rf"^## [^\n]*{heading_word}[^\n]*\n(.*?)(?=^## |\Z)", markdown,
-                      flags=re.M | re.S | re.I)
-    return match.group(1) if match else ""
+# The columns a big table's filter form offers a select-box for (as the variant filter does).
+FILTER_COLUMNS = ("device", "dataset", "technique", "runtime", "precision")
+FILTER_MIN_ROWS = 6  # a smaller table is read at a glance; a filter box would only clutter it
+
+
+def row_filter_form(frame: pd.DataFrame) -> str:
+    """The form above a big table (filled and wired by templates/filter.js): a text box
+    keeping the rows that contain every typed word, and a select per FILTER_COLUMNS column
+    (any level of a grouped header)."""
+    selects = []
+    for index, column in enumerate(frame.columns):
+        levels = column if isinstance(column, tuple) else (column,)
+        key = next((str(level) for level in levels if str(level) in FILTER_COLUMNS), None)
+        if key:
+            selects.append(f'<label>{key} <select data-column="{index}">'
+                           '<option value="">any</option></select></label>')
+    return ('<form class="filter table-filter" onsubmit="return false"><label>rows containing '
+            '<input name="words" type="search" size="24"></label>'
+            f'{"".join(selects)}<output></output></form>')
 
 
 def data_table(frame: pd.DataFrame, missing: str = NOT_MEASURED) -> str:
-    """A DataFrame as an HTML table; empty cells read ``missing`` (greyed out)."""
+    """A DataFrame as an HTML table; empty cells read ``missing`` (greyed out). Its column
+    headers sort it in the page; a big one gets a filter form above it."""
     if frame.empty:
         return f"<p>{missing}</p>"
     table = frame.astype(object).where(frame.notna(), missing).to_html(
-        index=False, border=0, classes="data", escape=True)
+        index=False, border=0, classes="data sortable", escape=True)
     table = table.replace(f"<td>{missing}</td>", f"<td class='missing'>{missing}</td>")
-    return f'<div class="scroll">{table}</div>'
+    form = row_filter_form(frame) if len(frame) >= FILTER_MIN_ROWS else ""
+    return f'{form}<div class="scroll">{table}</div>'
 
 
 def png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def findings_data(verdicts: list[Verdict]) -> dict[str, Any]:
-    """The overview's columns (source, scope), its header spans and cells, and each
-    finding's verdicts by source (templates/findings.html)."""
-    columns = list(dict.fromkeys((v.source, v.scope) for v in verdicts))
-    sources = list(dict.fromkeys(source for source, _ in columns))
-    return {
-        "statements": FINDINGS, "columns": columns,
-        "sources": [(source, sum(s == source for s, _ in columns)) for source in sources],
-        "cells": {(v.finding, v.source, v.scope): v for v in verdicts},
-        "by_finding": {number: {source: [v for v in verdicts if v.finding == number
-                                         and v.source == source] for source in ("archopt", "paper")}
-                       for number in FINDINGS},
-    }
-
-
-@dataclass(frozen=True)
-class Section:
-    """One section of the page: its anchor, its title, and what its template
-    (``templates/{key}.html``) is given besides the content (``c``)."""
-
-    key: str
-    title: str
-    data: Callable[[ReportContent], dict[str, Any]] = lambda content: {}
-
-
-# The page, in order; every section is a template.
-SECTIONS = (
-    Section("answer", "What to deploy", lambda c: c.answer),
-    Section("setup", "Setup"),
-    Section("findings", "Findings", lambda c: findings_data(c.verdicts)),
-    Section("flowchart", "Decision flowchart"),
-    Section("tables", "Tables"),
-    Section("runtimes", "Runtimes", lambda c: c.runtimes),
-    Section("posttrain", "Post-training", lambda c: c.posttrain),
-    Section("devices", "Devices"),
-    Section("gan", "Pix2Pix generators (paper Table 13)"),
-    Section("figures", "Figures"),
-    Section("methodology", "Methodology", lambda c: {"metrics": METRICS}),
-)
+# The page, in order: each section module's KEY names its template, templates/{KEY}.html.
+SECTIONS = (answer, setup, findings, flowchart, tables, runtimes, posttrain, devices, gan,
+            figures, methodology)
 
 
 def script() -> str:
-    """The page's only script: filtering and sorting of the variant tables."""
+    """The page's only script: filtering and sorting of the tables."""
     return TEMPLATES.loader.get_source(TEMPLATES, "filter.js")[0]
 
 
-def render_html(content: ReportContent) -> str:
-    """The whole report as one HTML document."""
-    sections = [(s.key, s.title, markupsafe.Markup(render_template(
-        f"{s.key}.html", c=content, **s.data(content)))) for s in SECTIONS]
-    return render_template("page.html", c=content, sections=sections,
+def render_html(study: Study) -> str:
+    """The whole report as one HTML document: each section's template given what its data
+    function returns."""
+    sections = [(s.KEY, s.TITLE, markupsafe.Markup(render_template(f"{s.KEY}.html",
+                                                                   **s.data(study))))
+                for s in SECTIONS]
+    return render_template("page.html", generated=study.generated, sections=sections,
+                           banner=banner(study.provisional),
+                           provisional=sorted(study.provisional.items()),
                            css=markupsafe.Markup(CSS), script=markupsafe.Markup(script()))

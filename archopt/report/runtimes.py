@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from archopt.paths import is_paired
 from archopt.report.analysis import (
     Lookup,
+    datasets_of,
     latency_pairs,
     models_of,
     technique_color,
@@ -37,11 +37,6 @@ from archopt.report.tables import DEVICE_LABELS, not_run_notes
 
 REFERENCE_RUNTIME = "eager"  # the dissertation's framework: a flip is a change from it
 MEDIAN = "latency_median_ms"
-
-
-def archopt_datasets(table: pd.DataFrame) -> list[str]:
-    ours = set(table.loc[table["source"] == ARCHOPT, "dataset"])
-    return [d for d in PRIMARY_ACCURACY if d in ours and not is_paired(d)]
 
 
 def devices_and_runtimes(table: pd.DataFrame, dataset: str) -> dict[str, list[str]]:
@@ -127,7 +122,7 @@ def runtime_sensitivity(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     whether it holds in every runtime, and the runtimes whose status differs from eager's."""
     lookup = Lookup(table)
     records = []
-    for dataset in archopt_datasets(table):
+    for dataset in datasets_of(table, ARCHOPT):
         for device, runtimes in devices_and_runtimes(table, dataset).items():
             for finding in CLASSIFICATION_FINDINGS:
                 for index in latency_part_indices(lookup, dataset, finding, tolerance):
@@ -267,7 +262,7 @@ def runtimes_data(table: pd.DataFrame, tolerance: float, figure_png: bytes) -> d
                      latency_matrix(table, dataset, device, runtimes),
                      load_first_table(table, dataset, device, runtimes),
                      fastest_per_accuracy(table, dataset, device))
-        for dataset in archopt_datasets(table)
+        for dataset in datasets_of(table, ARCHOPT)
         for device, runtimes in devices_and_runtimes(table, dataset).items()
     ]
     return {"panels": panels, "sensitivity": runtime_sensitivity(table, tolerance),

@@ -150,7 +150,7 @@ def read_summary(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def read_gan_summary(path: str | os.PathLike) -> dict[str, Any]:
-    """A trained generator (``results/gan/maps/{model}/summary.json``): ``model`` names it;
+    """A trained generator (``results/gan/{dataset}/{model}/summary.json``): ``model`` names it;
     ``dataset``, where given, must be a string (the generators' writer leaves it out: they
     all train on the paired-image dataset)."""
     summary = read_json(path)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from archopt.bench.implementations import impl_field
 from archopt.datasets import dataset_names, get_dataset
 from archopt.models import parse_name
 from archopt.paths import GAN_DATASET, is_paired
@@ -80,16 +81,19 @@ METRICS = {
     "bench_top1": "top-1 accuracy on the benchmarked test images (%; n = images)",
     "bench_top5": "top-5 accuracy on the benchmarked test images (%; n = images)",
     "max_abs_diff": "largest |output - eager output| over the benchmarked images",
-    "pixel_acc": "pixel-wise accuracy of generated maps (%)",
-    "l1": "mean absolute error of generated maps",
-    "psnr": "PSNR of generated maps (dB)",
-    "ssim": "SSIM of generated maps",
+    "pixel_acc": "pixel-wise accuracy of generated images (%)",
+    "l1": "mean absolute error of generated images",
+    "psnr": "PSNR of generated images (dB)",
+    "ssim": "SSIM of generated images",
     "perceptual_error": "share of generated images judged real",
 }
 
 # Where the dissertation's tables put a width-scaled net: which net's size it matches
 # (Tables 7-12: the techniques' ``paper_tables``).
 EXPANDED_PAPER_TABLES = (5, 6)
+# paper table -> the accuracy its rows hold where its header names another: Table 4's
+# "Top 1" header is a typo, every CIFAR-100 accuracy of the thesis is top-5.
+MISPRINTED_ACCURACY = {4: "top5"}
 PAPER_TEST_IMAGES = 10_000  # the dissertation timed every CIFAR test image
 Z95 = 1.959964
 
@@ -168,12 +172,10 @@ def runtime_rows(entry: dict[str, Any], device: str, runtime: str, where: str,
         return [measurement("latency_ms", None, device=device, runtime=runtime,
                             note=sources.not_measured(entry))]
     mean = sources.number(entry, "mean_ms", where)
-    impl = entry.get("shift_impl")
     rows = [measurement("latency_ms", mean, device=device, runtime=runtime,
                         std=sources.number(entry, "std_ms", where),
                         ci=sources.interval(entry, "ci95_ms", where, centre=mean),
-                        n=sources.number(entry, "n", where),
-                        note=f"shift_impl={impl}" if impl else "")]
+                        n=sources.number(entry, "n", where), note=implementation_note(entry))]
     for metric, key in (("latency_median_ms", "median_ms"), ("latency_p90_ms", "p90_ms"),
                         ("latency_p99_ms", "p99_ms"), ("max_abs_diff", "max_abs_diff")):
         if entry.get(key) is not None:
@@ -181,6 +183,32 @@ def runtime_rows(entry: dict[str, Any], device: str, runtime: str, where: str,
                                     runtime=runtime))
     return rows + bench_accuracy_rows(entry, device, runtime, where, images) + protocol_rows(
         entry, device, runtime, where)
+
+
+IMPLEMENTATION_SEPARATOR = "; "
+
+
+def implementation_note(entry: Mapping[str, Any]) -> str:
+    """The latency row's note naming the implementation each technique's layers were
+    timed with (``{technique}_impl=conv``; several joined by ``; ``), read from the
+    runtime entry's fields of every registered technique; empty where none was chosen."""
+    fields = (impl_field(name) for name in technique_names())
+    return IMPLEMENTATION_SEPARATOR.join(f"{field}={entry[field]}" for field in fields
+                                         if entry.get(field))
+
+
+def implementations_timed(table: pd.DataFrame) -> dict[str, list[str]]:
+    """technique -> the implementations (sorted) its layers were timed with in archopt's
+    latency rows, for the techniques that have implementations to choose."""
+    notes = table.loc[(table["source"] == ARCHOPT) & (table["metric"] == "latency_ms"), "note"]
+    technique_of = {impl_field(name): name for name in technique_names()}
+    found: dict[str, set[str]] = {}
+    for note in notes.dropna():
+        for part in str(note).split(IMPLEMENTATION_SEPARATOR):
+            field, _, impl = part.partition("=")
+            if field in technique_of and impl:
+                found.setdefault(technique_of[field], set()).add(impl)
+    return {technique: sorted(impls) for technique, impls in found.items()}
 
 
 def bench_accuracy_rows(entry: dict[str, Any], device: str, runtime: str, where: str,
@@ -298,9 +326,9 @@ def study_rows(results: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def paper_accuracy_metric(dataset: str, printed: str) -> str:
-    # Table 4's "Top 1" header is a typo: every CIFAR-100 accuracy of the thesis is top-5.
-    return "top5" if dataset == "cifar100" else printed
+def paper_accuracy_metric(table: int, printed: str) -> str:
+    """The accuracy a row of the dissertation's ``table`` holds (its header may misname it)."""
+    return MISPRINTED_ACCURACY.get(table, printed)
 
 
 def paper_rows(paper: pd.DataFrame) -> list[dict[str, Any]]:
@@ -308,12 +336,12 @@ def paper_rows(paper: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for record in paper.to_dict("records"):
         dataset = record["dataset"]
-        info = parse_name(record["model"])
+        info, table = parse_name(record["model"]), int(record["table"])
         keys = {"source": PAPER, "dataset": dataset, "model": info.name,
-                "paper_name": record["model"], "paper_table": int(record["table"])}
+                "paper_name": record["model"], "paper_table": table}
         half = None if pd.isna(record["acc_ci"]) else float(record["acc_ci"])
         acc = float(record["acc"])
-        found = [measurement(paper_accuracy_metric(dataset, record["acc_metric"]), acc,
+        found = [measurement(paper_accuracy_metric(table, record["acc_metric"]), acc,
                              ci=None if half is None else (acc - half, acc + half)),
                  measurement("params", record["params"])]
         n = PAPER_TEST_IMAGES

@@ -161,7 +161,8 @@ def scenario_table(table: pd.DataFrame, dataset: str, scenario: str) -> pd.DataF
 
 
 def gan_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 13 (maps): pixel accuracy, generator size and perceptual error."""
+    """Table 13 (the paired-image dataset): pixel accuracy, generator size and perceptual
+    error."""
     lookup = Lookup(table)
     models = {}
     for source in (ARCHOPT, PAPER):

@@ -26,6 +26,7 @@ from archopt.train.loop import (
 )
 from archopt.train.metrics import evaluate
 from archopt.train.select import build_summary, read_metrics, select_run
+from archopt.train.settings import TrainSettings, job_train_settings
 from archopt.workflow import carry_attempt_logs, start_job
 
 
@@ -51,40 +52,50 @@ def evaluation_batches(data: ImageSet, dataset: str) -> BatchSource:
     return lambda generator: batches(data, EVAL_BATCH_SIZE, dataset, shuffle=False, augment=False)
 
 
-def gpu_request(snakemake: Any) -> tuple[int, int]:
+def gpu_request(snakemake: Any, runs_per_gpu: int | None = None) -> tuple[int, int]:
     """``claim_device``'s arguments for a training-type job: the GPUs it asked for, and
-    how many such jobs may share one GPU (``train.runs_per_gpu``)."""
-    return requested_gpus(snakemake.resources), snakemake.config["train"]["runs_per_gpu"]
+    how many such jobs may share one GPU (``runs_per_gpu``: the job's settings'
+    ``train.runs_per_gpu``; the config's where None)."""
+    if runs_per_gpu is None:
+        runs_per_gpu = TrainSettings.from_config(snakemake.config).runs_per_gpu
+    return requested_gpus(snakemake.resources), runs_per_gpu
 
 
-def train_job(snakemake: Any) -> None:
-    logger = start_job(snakemake, "train").logger
-    torch.set_num_threads(snakemake.threads)
-    wildcards, params = snakemake.wildcards, snakemake.params
-    dataset = wildcards.dataset
-    train_set, val_set = split_train_val(
-        get_dataset(dataset).read(data_root(snakemake.input.data)).train,
-        params.val_size,
-        params.train_subset,
-    )
-    spec = RunSpec(
+def run_spec(wildcards: Any, settings: TrainSettings, train_images: int, val_images: int
+             ) -> RunSpec:
+    """The run a ``train`` job's wildcards (one grid point) and settings stand for."""
+    return RunSpec(
         model=parse_name(wildcards.model).name,
-        dataset=dataset,
+        dataset=wildcards.dataset,
         lr=float(wildcards.lr),
         batch_size=int(wildcards.bs),
         seed=int(wildcards.seed),
-        max_epochs=params.max_epochs,
-        momentum=params.momentum,
-        weight_decay=params.weight_decay,
-        train_images=len(train_set),
-        val_images=len(val_set),
-        precision=params.precision,
-        compile=params.compile,
+        max_epochs=settings.max_epochs,
+        momentum=settings.momentum,
+        weight_decay=settings.weight_decay,
+        train_images=train_images,
+        val_images=val_images,
+        precision=settings.precision,
+        compile=settings.compile,
     )
+
+
+def train_job(snakemake: Any) -> None:
+    job = start_job(snakemake, "train", job_train_settings)
+    logger, settings = job.logger, job.settings
+    torch.set_num_threads(settings.threads)
+    dataset = snakemake.wildcards.dataset
+    train_set, val_set = split_train_val(
+        get_dataset(dataset).read(data_root(snakemake.input.data)).train,
+        settings.val_size,
+        settings.train_subset,
+    )
+    spec = run_spec(snakemake.wildcards, settings, len(train_set), len(val_set))
     state_path = resume_state_path(Path(snakemake.output.metrics).parent)
     attempts = carry_attempt_logs(logger, state_path.parent)
     need_mb = snakemake.resources.get("gpu_mem_mb")  # the rule's estimate of one run
-    with claim_device(*gpu_request(snakemake), logger=logger, need_mb=need_mb) as placement:
+    gpus = gpu_request(snakemake, settings.runs_per_gpu)
+    with claim_device(*gpus, logger=logger, need_mb=need_mb) as placement:
         where = f"{placement.device} ({placement.placement}), {torch.get_num_threads()} threads"
         logger.info("%s on %s", spec, where)
         dump_traceback_on_crash(logger)
@@ -98,7 +109,7 @@ def train_job(snakemake: Any) -> None:
                 state_path,
                 device,
                 logger,
-                restart=snakemake.config["train"]["restart"],
+                restart=settings.restart,
             )
         except CheckpointError as error:
             logger.error("%s", error)  # into the job's log too, not only Snakemake's stderr
@@ -141,8 +152,9 @@ def load_grid_weights(
 
 
 def select_best_job(snakemake: Any) -> None:
-    logger = start_job(snakemake, "select_best").logger
-    torch.set_num_threads(snakemake.threads)
+    job = start_job(snakemake, "select_best", job_train_settings)
+    logger, settings = job.logger, job.settings
+    torch.set_num_threads(settings.threads)
     dataset, model = snakemake.wildcards.dataset, snakemake.wildcards.model
     runs = [read_metrics(path) for path in snakemake.input.metrics]
     chosen = select_run(runs)
@@ -152,7 +164,7 @@ def select_best_job(snakemake: Any) -> None:
     network = load_grid_weights(snakemake.input.checkpoints[chosen], model, dataset, logger)
     copy_atomic(snakemake.input.checkpoints[chosen], snakemake.output.checkpoint)
     test_set = get_dataset(dataset).read(data_root(snakemake.input.data)).test
-    with claim_device(*gpu_request(snakemake), logger=logger) as placement:
+    with claim_device(*gpu_request(snakemake, settings.runs_per_gpu), logger=logger) as placement:
         device = torch.device(placement.device)
         network.to(device, memory_format=training_memory_format(network, device))
         test = evaluate(network, evaluation_batches(test_set.to(device), dataset)(None), device)

@@ -19,9 +19,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from archopt.datasets import get_dataset
 from archopt.models.costs import network_costs
 
-CIFAR_TRAIN_IMAGES = 50_000
 BASE_MEM_MB = 1000  # interpreter, torch, the dataset in memory
 # Host memory a process using CUDA holds beyond a CPU one: the driver, the CUDA runtime and
 # the cuBLAS/cuDNN libraries torch loads (cu13 wheels: ~2-3 GB resident after the first
@@ -93,12 +93,20 @@ def train_runtime_minutes(
     return STARTUP_MINUTES + math.ceil(SAFETY * seconds / 60)
 
 
+def epoch_images(train_config: Mapping[str, Any], dataset: str) -> int:
+    """Images one epoch of a training job on ``dataset`` goes through under the ``train:``
+    part of the config: training (its subset, or the official split less the validation
+    images) plus validation."""
+    val_size, subset = train_config["val_size"], train_config["train_subset"]
+    train_images = get_dataset(dataset).train_images - val_size if subset is None else subset
+    return train_images + val_size
+
+
 def job_runtime_minutes(
     train_config: Mapping[str, Any], model: str, dataset: str, threads: int, cuda: bool
 ) -> int:
     """``runtime`` of one ``train`` job under the ``train:`` part of the config."""
-    val_size, subset = train_config["val_size"], train_config["train_subset"]
-    images = (subset if subset is not None else CIFAR_TRAIN_IMAGES - val_size) + val_size
+    images = epoch_images(train_config, dataset)
     return train_runtime_minutes(model, dataset, images, train_config["max_epochs"], threads, cuda)
 
 

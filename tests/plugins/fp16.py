@@ -67,7 +67,7 @@ class Fp16Storage(PostTrainMethod):
         from archopt.runtimes import deployed_runtime
         from archopt.train.checkpoint import load_weights
 
-        bench = job.bench_settings  # the bench stage's settings: timed like every network
+        bench = job.settings.bench  # the bench stage's settings: timed like every network
         model = load_weights(job.checkpoint, job.name.model, job.dataset)
         images, labels = benchmark_images(job.data_marker, job.dataset, bench.images)
         job.artifacts.mkdir(parents=True, exist_ok=True)
@@ -76,7 +76,7 @@ class Fp16Storage(PostTrainMethod):
         runtime, threads = deployed_runtime(), bench.threads
         files = {"fp32": job.fp32_onnx, "fp16": job.deployable}
         runners = {key: runtime.load(str(path), model, "cpu", threads) for key, path in files.items()}
-        timed = time_interleaved(runners, images, bench.warmup)
+        timed = time_interleaved(runners, images, bench)  # the bench protocol, exactly
         entry = candidate_result(*timed["fp16"], labels) | bench.protocol()
         write_json_atomic(job.bench, {
             "model": str(job.name), "dataset": job.dataset, "device": "cpu",

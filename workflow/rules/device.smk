@@ -3,6 +3,7 @@
 # results of each device in bench.external_devices are imported next to the local ones.
 import re
 
+from archopt.bench.settings import PROTOCOL_KEYS
 from archopt.paths import (
     DEVICE_BUNDLE,
     DEVICE_RESULT,
@@ -33,9 +34,8 @@ rule device_bundle:
     params:
         networks=bundle_networks(config),
         images=bundle_image_counts(config),
-        bench=config_subset(
-            "bench", "warmup", "min_queries", "min_duration_s", "repeats"
-        ),
+        # The runner's defaults: the bench protocol.
+        bench=config_subset("bench", *PROTOCOL_KEYS),
     script:
         "../scripts/device_bundle.py"
 

@@ -44,8 +44,9 @@ rule posttrain:
         # Pruning fine-tunes on the GPU where there is one: it asks for it.
         gpu=lambda wildcards: posttrain_gpus(wildcards, TRAIN_USES_CUDA),
     params:
+        # The job's PostTrainSettings (archopt.posttrain.settings) are built from these
+        # three: a change reruns it. bench: what it times with, the bench stage's protocol.
         posttrain=config["posttrain"],
-        # What the job times with (BenchSettings.from_config): a change reruns it.
         bench=config_subset(
             "bench",
             "images",

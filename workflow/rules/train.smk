@@ -9,6 +9,7 @@ from archopt.paths import (
     summary_targets,
 )
 from archopt.train.resources import gpu_mem_mb, job_runtime_minutes, train_mem_mb
+from archopt.train.settings import TRAIN_RULE_PARAMS
 
 # Decided when the workflow is parsed: the jobs run on this host (or hosts like it).
 TRAIN_USES_CUDA = driver_gpu_count() > 0
@@ -53,14 +54,9 @@ rule train:
             int(wildcards.bs),
             config["train"]["precision"],
         ),
+    # What the job computes with (archopt.train.settings.TrainSettings): a change reruns it.
     params:
-        max_epochs=config["train"]["max_epochs"],
-        train_subset=config["train"]["train_subset"],
-        val_size=config["train"]["val_size"],
-        momentum=config["train"]["momentum"],
-        weight_decay=config["train"]["weight_decay"],
-        precision=config["train"]["precision"],
-        compile=config["train"]["compile"],
+        **config_subset("train", *TRAIN_RULE_PARAMS),
     script:
         "../scripts/train.py"
 

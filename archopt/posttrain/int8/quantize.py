@@ -94,9 +94,8 @@ def calibration_images(job: PostTrainJob) -> tuple[np.ndarray, np.ndarray]:
     its indices are the official ones; the validation and test images are never read.
     """
     train = get_dataset(job.dataset).read(data_root(job.data_marker)).train
-    part, _ = split_train_val(train, job.train_settings["val_size"],
-                              job.train_settings["train_subset"])
-    indices = calibration_indices(len(part), job.settings["calibration_images"])
+    part, _ = split_train_val(train, job.settings.val_size, job.settings.train_subset)
+    indices = calibration_indices(len(part), job.settings.calibration_images)
     images = normalize(part.images[torch.from_numpy(indices)], job.dataset).numpy()
     return indices, np.ascontiguousarray(images)
 
@@ -180,8 +179,7 @@ def measure_once(runtime: Runtime, files: Mapping[str, Path], model: torch.nn.Mo
         raise RuntimeError(f"{runtime.name} cannot run the fp32 export: {errors[FP32]}")
     # Past the loads: a crash from here on is the runtime's, not one file's.
     log.info("%s: timing %s", runtime.name, ", ".join(runners))
-    measured = time_interleaved(runners, images, settings.warmup, settings.min_queries,
-                                settings.min_duration_s)
+    measured = time_interleaved(runners, images, settings)
     return measured, errors
 
 
@@ -255,17 +253,18 @@ def runtime_entry(results: Mapping[str, Any], job: PostTrainJob, files: Mapping[
         if "error" not in result:
             result["drop"] = fp32["top1"] - result["top1"]
             result["speedup"] = fp32["median_ms"] / result["median_ms"]
-    chosen, within = choose_recipe(recipes, fp32["top1"], job.settings["int8_max_drop"])
+    max_drop = job.settings.int8_max_drop
+    chosen, within = choose_recipe(recipes, fp32["top1"], max_drop)
     fp32_summary = {key: fp32[key] for key in ("median_ms", "mean_ms", "ci95_ms", "top1", "top5")}
     return dict(recipes[chosen]) | {
-        "recipe": chosen, "within_tolerance": within, "int8_max_drop": job.settings["int8_max_drop"],
+        "recipe": chosen, "within_tolerance": within, "int8_max_drop": max_drop,
         "fp32": fp32_summary, "recipes": recipes,
-    } | job.bench_settings.protocol()
+    } | job.settings.bench.protocol()
 
 
 def int8_runtimes(job: PostTrainJob) -> tuple[list[Runtime], dict[str, str]]:
     """The runtimes that time the recipes on the CPU, and why the others do not."""
-    wanted = list(dict.fromkeys([*job.settings["int8_runtimes"]]))
+    wanted = list(job.settings.int8_runtimes)
     runtimes, skipped = [], {}
     for name in wanted:
         if name not in list_runtimes():
@@ -289,7 +288,7 @@ def quantize_all(job: PostTrainJob, fp32: Path, calibration: np.ndarray, folder:
     shutil.copyfile(fp32, files[FP32])
     pre = folder / "fp32-preprocessed.onnx"
     preprocess(fp32, pre)
-    for name in job.settings["int8_recipes"]:
+    for name in job.settings.int8_recipes:
         recipe = RECIPES[name]
         job.logger.info("quantizing with %s: %s", name, recipe.description)
         files[name] = folder / f"{name}.onnx"
@@ -309,7 +308,7 @@ def measure_all(job: PostTrainJob, worker: Worker, runtimes: list[Runtime],
     for runtime in runtimes:
         try:
             results, logits = measure_runtime(worker, runtime, files, model, images, labels,
-                                              job.bench_settings)
+                                              job.settings.bench)
             entry = runtime_entry(results, job, files)
         except RuntimeFailure as failure:
             job.logger.warning("%s: failed (%s)", runtime.name, failure)
@@ -327,15 +326,16 @@ def measure_all(job: PostTrainJob, worker: Worker, runtimes: list[Runtime],
 def int8_job(job: PostTrainJob) -> None:
     """Quantize, time and score every recipe; write the job's outputs."""
     fp32_onnx = job.fp32_onnx
-    torch.set_num_threads(job.bench_settings.threads)
+    bench = job.settings.bench
+    torch.set_num_threads(bench.threads)
     model = load_weights(job.checkpoint, job.name.model, job.dataset)
-    images, labels = benchmark_images(job.data_marker, job.dataset, job.bench_settings.images)
+    images, labels = benchmark_images(job.data_marker, job.dataset, bench.images)
     indices, calibration = calibration_images(job)
     job.logger.info("calibrating on %d training images; evaluating on %d test images",
                     len(indices), len(images))
     runtimes, skipped = int8_runtimes(job)
     # The worker's Python and torch start while this process quantizes.
-    with (bench_worker(job.bench_settings, job.logger).start() as worker,
+    with (bench_worker(bench, job.logger).start() as worker,
           atomic_dir(job.artifacts) as folder):
         files, batch_norms = quantize_all(job, fp32_onnx, calibration, folder)
         (folder / "fp32-preprocessed.onnx").unlink()
@@ -360,7 +360,7 @@ def int8_job(job: PostTrainJob) -> None:
         "calibration": {"split": "train", "images": len(indices), "seed": CALIBRATION_SEED,
                         "indices_file": "artifacts/calibration_indices.npy"},
         "batch_norms": batch_norms,
-        "recipes": {name: RECIPES[name].description for name in job.settings["int8_recipes"]},
+        "recipes": {name: RECIPES[name].description for name in job.settings.int8_recipes},
         "runtimes": {name: {"recipe": e["recipe"], "within_tolerance": e["within_tolerance"],
                             "file": f"artifacts/{files[e['recipe']].name}"}
                      for name, e in entries.items()},
@@ -387,7 +387,7 @@ def write_bench(job: PostTrainJob, entries: Mapping[str, Any], skipped: Mapping[
     """``cpu.json`` like a results/bench file: one object per runtime, env and storage."""
     record: dict[str, Any] = {"model": str(job.name), "dataset": job.dataset, "device": "cpu",
                               "images": images}
-    for name in dict.fromkeys([*job.bench_settings.runtimes, *entries, *failures, *skipped]):
+    for name in dict.fromkeys([*job.settings.bench.runtimes, *entries, *failures, *skipped]):
         if name in entries:
             record[name] = entries[name]
         elif name in failures:
@@ -395,7 +395,7 @@ def write_bench(job: PostTrainJob, entries: Mapping[str, Any], skipped: Mapping[
         else:
             record[name] = {"skipped": skipped.get(
                 name, "does not run the quantized ONNX file (not in posttrain.int8_runtimes)")}
-    record["env"] = environment(job.bench_settings.threads)
+    record["env"] = environment(job.settings.bench.threads)
     record["storage"] = {"onnx_bytes": job.deployable.stat().st_size}
     write_json_atomic(job.bench, record)
     job.logger.info("wrote %s", job.bench)

@@ -5,7 +5,12 @@ Specs: ``prune-<technique>`` prunes a base ResNet to the parameter count of its
 dissertation's channel- and bottleneck-reduced networks; ``prune-<ratio>`` prunes
 SqueezeNet by a fixed channel ratio (``posttrain.squeezenet_ratio``). The result is a
 smaller dense network, fine-tuned with the training protocol's SGD, exported to ONNX
-and benchmarked like any other. The work is in :mod:`archopt.posttrain.pruning`.
+and benchmarked like any other.
+
+The method is this package: the registration here (torch-free: the workflow reads it
+while Snakemake parses the DAG), the work in :mod:`archopt.posttrain.prune.pruning`, and
+its part of the report (the equal-budget tables) in :mod:`archopt.posttrain.prune.report`;
+each is imported when its hook runs.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from archopt.techniques import BASE, technique_names
 from archopt.train.resources import job_runtime_minutes
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from archopt.posttrain.jobs import PostTrainJob
+    from archopt.report.posttrain import PostTrainData
 
 
 @register_posttrain_method
@@ -38,16 +46,8 @@ class Prune(PostTrainMethod):
             return [f"{self.name}-{config['posttrain']['squeezenet_ratio']:g}"]
         return []
 
-    def describe(self, summary: Mapping[str, Any]) -> str:
-        pruning = summary.get("pruning", {})
-        if pruning.get("budget_of"):
-            return f"pruned to {pruning['budget_of']}'s size"
-        if pruning.get("ratio") is not None:
-            return f"pruned, {pruning['ratio']:g} of channels removed"
-        return self.label
-
     def run(self, job: PostTrainJob) -> None:
-        from archopt.posttrain.pruning import prune_job
+        from archopt.posttrain.prune.pruning import prune_job
 
         prune_job(job)
 
@@ -57,3 +57,21 @@ class Prune(PostTrainMethod):
         epochs = config["posttrain"]["finetune_epochs"]
         train = {**config["train"], "max_epochs": epochs}
         return job_runtime_minutes(train, model, dataset, threads, cuda=False) + 15
+
+    def describe(self, summary: Mapping[str, Any]) -> str:
+        pruning = summary.get("pruning", {})
+        if pruning.get("budget_of"):
+            return f"pruned to {pruning['budget_of']}'s size"
+        if pruning.get("ratio") is not None:
+            return f"pruned, {pruning['ratio']:g} of channels removed"
+        return self.label
+
+    def report_columns(self, summary: Mapping[str, Any]) -> dict[str, Any]:
+        # The network whose parameter count was the budget (results.csv's budget_of).
+        return {"budget_of": summary.get("pruning", {}).get("budget_of", "")}
+
+    def report_tables(self, table: pd.DataFrame, data: PostTrainData, dataset: str
+                      ) -> list[tuple[str, pd.DataFrame]]:
+        from archopt.posttrain.prune.report import pruned_budget_tables
+
+        return pruned_budget_tables(table, data, dataset)

@@ -186,8 +186,8 @@ def budget_of(name: PostTrainName, dataset: str, ratio_default: float
 def pruned_network(job: PostTrainJob) -> tuple[nn.Module, dict[str, Any]]:
     """The pruned (not yet fine-tuned) network and how it was sized."""
     base = get_model_weights(job)
-    kind = job.settings["importance"]
-    target, ratio = budget_of(job.name, job.dataset, job.settings["squeezenet_ratio"])
+    kind = job.settings.importance
+    target, ratio = budget_of(job.name, job.dataset, job.settings.squeezenet_ratio)
     sizing: dict[str, Any] = {"importance": kind, "base_params": count_params(base)}
     if target is None:
         pruned = prune_uniform(copy.deepcopy(base), ratio, kind)
@@ -208,14 +208,14 @@ def get_model_weights(job: PostTrainJob) -> nn.Module:
 
 def finetune(job: PostTrainJob, pruned_path: Path) -> tuple[Any, dict[str, Any]]:
     """Fine-tune the pruned network with the training protocol's SGD (resumable)."""
-    torch.set_num_threads(job.train_settings["threads"])
-    settings, train = job.settings, job.train_settings
+    settings = job.settings
+    torch.set_num_threads(settings.train_threads)
     data = get_dataset(job.dataset).read(data_root(job.data_marker)).train
-    train_set, val_set = split_train_val(data, train["val_size"], train["train_subset"])
-    spec = RunSpec(model=str(job.name), dataset=job.dataset, lr=settings["finetune_lr"],
-                   batch_size=settings["finetune_batch_size"], seed=train["seeds"][0],
-                   max_epochs=settings["finetune_epochs"], momentum=train["momentum"],
-                   weight_decay=train["weight_decay"], train_images=len(train_set),
+    train_set, val_set = split_train_val(data, settings.val_size, settings.train_subset)
+    spec = RunSpec(model=str(job.name), dataset=job.dataset, lr=settings.finetune_lr,
+                   batch_size=settings.finetune_batch_size, seed=settings.seed,
+                   max_epochs=settings.finetune_epochs, momentum=settings.momentum,
+                   weight_decay=settings.weight_decay, train_images=len(train_set),
                    val_images=len(val_set))
     with claim_device(*job.gpu, logger=job.logger) as placement:
         device = torch.device(placement.device)
@@ -223,7 +223,7 @@ def finetune(job: PostTrainJob, pruned_path: Path) -> tuple[Any, dict[str, Any]]
         before = evaluate(load_pruned(pruned_path).to(device), val_batches(None), device)
         run = train_run(spec, training_batches(train_set, spec.batch_size, job.dataset),
                         val_batches, job.resume_dir / "state.pt",
-                        device, job.logger, restart=settings["restart"],
+                        device, job.logger, restart=settings.restart,
                         build=lambda: load_pruned(pruned_path))
     record = {"epochs": run.epoch, "lr": spec.lr, "batch_size": spec.batch_size,
               "best_epoch": run.best.epoch, "val_top1": run.best.val_top1,
@@ -253,7 +253,7 @@ def prune_job(job: PostTrainJob) -> None:
     job.logger.info("pruned %s: %d -> %d parameters (%s)", job.name.model, sizing["base_params"],
                     count_params(load_pruned(pruned_path)), sizing)
     run, finetuned = finetune(job, pruned_path)
-    bench = job.bench_settings
+    bench = job.settings.bench
     torch.set_num_threads(bench.threads)
     # The worker's Python and torch start while this process exports the network.
     with bench_worker(bench, job.logger).start() as worker:
