@@ -31,10 +31,11 @@ def job(mode: str, args: argparse.Namespace) -> None:
     """One bench job's work, in this process (``here``) or through ``benchmark()``."""
     import torch
 
-    from archopt.bench import BenchSettings, benchmark
+    from archopt.bench import BenchSettings
     from archopt.bench.benchmark import (
         OnnxExports,
         _variant,
+        benchmark,
         configure_torch,
         reference_logits,
         time_runtime,
@@ -87,7 +88,7 @@ def main() -> None:
         return
     import torch
 
-    from archopt.bench import deployable_onnx
+    from archopt.bench.benchmark import deployable_onnx
     from archopt.models import get_model
 
     torch.manual_seed(0)

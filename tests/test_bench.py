@@ -10,8 +10,8 @@ import torch
 from fake_data import write_cifar_tree
 from torch import nn
 
-from archopt.bench import BenchSettings, benchmark, deployable_onnx, latency_stats, topk_accuracy
-from archopt.bench.benchmark import reference_logits
+from archopt.bench import BenchSettings, latency_stats, topk_accuracy
+from archopt.bench.benchmark import benchmark, deployable_onnx, reference_logits
 from archopt.bench.env import environment
 from archopt.bench.implementations import pick_implementations
 from archopt.bench.jobs import benchmark_images

@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from archopt.bench import BenchSettings, benchmark
-from archopt.bench.benchmark import bench_worker
+from archopt.bench import BenchSettings
+from archopt.bench.benchmark import bench_worker, benchmark
 from archopt.bench.worker import RuntimeFailure, Worker, WorkerCrashed
 from archopt.export import onnx_bytes
 from archopt.plugins import load_plugins

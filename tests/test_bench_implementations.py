@@ -15,7 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from archopt.bench import BenchSettings, benchmark, deployable_onnx
+from archopt.bench import BenchSettings
+from archopt.bench.benchmark import benchmark, deployable_onnx
 from archopt.bench.implementations import (
     as_metadata,
     from_metadata,

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from archopt.bench import BenchSettings, benchmark, latency_stats
+from archopt.bench import BenchSettings, latency_stats
+from archopt.bench.benchmark import benchmark
 from archopt.bench.env import check_threads, environment, usable_cpus
 from archopt.bench.stats import between_processes, spread_warning
 from archopt.bench.timing import load_timed, progress_logger, time_images

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from archopt.bench import BenchSettings, benchmark
+from archopt.bench import BenchSettings
+from archopt.bench.benchmark import benchmark
 from archopt.export import onnx_bytes
 from archopt.models import get_model, input_shape
 from archopt.runtimes import get_runtime

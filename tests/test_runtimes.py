@@ -13,7 +13,8 @@ import torch
 from conftest import REPO
 from torch import nn
 
-from archopt.bench import BenchSettings, benchmark, deployable_onnx, environment
+from archopt.bench import BenchSettings, environment
+from archopt.bench.benchmark import benchmark, deployable_onnx
 from archopt.config import ConfigError, load_config
 from archopt.export import onnx_bytes, onnx_metadata
 from archopt.models.layers import SHIFT_IMPLEMENTATIONS, ChannelShift

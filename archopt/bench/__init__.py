@@ -1,14 +1,13 @@
 """Single-image inference benchmarks in every registered runtime, CPU and GPU.
 
 Names are imported on first use (:mod:`archopt.lazy`): the workflow reads
-:mod:`archopt.bench.settings` while Snakemake parses the DAG, without torch.
+:mod:`archopt.bench.settings` while Snakemake parses the DAG, without torch. The
+benchmark itself is :func:`archopt.bench.benchmark.benchmark` (the submodule's name).
 """
 
 from archopt.lazy import lazy_exports
 
 _EXPORTS = {
-    "benchmark": "archopt.bench.benchmark",
-    "deployable_onnx": "archopt.bench.benchmark",
     "environment": "archopt.bench.env",
     "BenchSettings": "archopt.bench.settings",
     "latency_stats": "archopt.bench.stats",
