@@ -14,6 +14,8 @@ from archopt.datasets import DATASETS
 from archopt.plugins import load_plugins
 from archopt.report.analysis import classification_datasets, datasets_of
 from archopt.report.figures import accuracy_figure, latency_figure
+from archopt.report.sections import tables as tables_section
+from archopt.report.study import Study
 from archopt.report.table import (
     ARCHOPT,
     PAPER,
@@ -89,3 +91,14 @@ def test_a_plugin_classification_dataset_gets_its_tables_and_figures(tmp_path, g
     assert titles[0].startswith(f"{glyphs}: accuracy")
     assert any(ax.get_title().startswith(f"{glyphs}: CPU latency")
                for ax in latency_figure(table).axes)
+
+
+def test_a_plugin_datasets_tables_cite_no_paper_table_and_a_paper_datasets_do(tmp_path, glyphs):
+    models = ("resnet20", "resnet20-dsc")
+    inputs = ReportInputs(paper=REPO / "resources/paper/thesis_tables.csv",
+                          **write_upstream(tmp_path, dataset=glyphs, models=models, scaled={}))
+    study = Study(inputs, {})
+    titles = {dataset: [title for title, _ in tables_section.dataset_tables(study, dataset)]
+              for dataset in (glyphs, "cifar10")}
+    assert titles[glyphs] == ["Direct application"]
+    assert "Direct application (paper Tables 1-4)" in titles["cifar10"]

@@ -27,10 +27,10 @@ from archopt.report.table import ARCHOPT, PAPER, PRIMARY_ACCURACY
 from archopt.techniques import BASE, BASE_COLOR, BASE_LABEL, get_technique, technique_names
 
 REDUCED_ROLES = ("none", "reduce_channels", "reduce_block")
-SCENARIO_TITLES = {
-    "direct": "Direct application (paper Tables 1-4)",
-    "expanded": "Optimized nets expanded to the base's size (paper Tables 5-6)",
-}
+SCENARIO_TITLES = {"direct": "Direct application", "expanded": "Optimized nets expanded to the base's size"}
+# The dissertation's tables of each scenario (its reduced ones are each technique's
+# ``paper_tables``): a dataset it measured names them in its titles, a plugin's does not.
+SCENARIO_PAPER_TABLES = {"direct": (1, 4), "expanded": (5, 6)}
 SCALING_ROLE_LABELS = {"none": "optimized net", "reduce_channels": "fewer channels",
                        "reduce_block": "bottleneck blocks"}
 
@@ -60,13 +60,15 @@ def scenarios() -> tuple[str, ...]:
     return ("direct", "expanded", *(f"reduced_{t}" for t in technique_names("resnet")))
 
 
-def scenario_title(scenario: str) -> str:
+def scenario_title(scenario: str, in_paper: bool = True) -> str:
+    """The scenario's table title; ``in_paper``: with the dissertation's table numbers."""
     if scenario in SCENARIO_TITLES:
-        return SCENARIO_TITLES[scenario]
-    technique = scenario.removeprefix("reduced_")
-    title = f"Base nets reduced to the {technique_label(technique)} net's size"
-    tables = get_technique(technique).paper_tables if technique in technique_names() else ()
-    if tables:
+        title, tables = SCENARIO_TITLES[scenario], SCENARIO_PAPER_TABLES[scenario]
+    else:
+        technique = scenario.removeprefix("reduced_")
+        title = f"Base nets reduced to the {technique_label(technique)} net's size"
+        tables = get_technique(technique).paper_tables if technique in technique_names() else ()
+    if tables and in_paper:
         title += f" (paper Tables {min(tables)}-{max(tables)})"
     return title
 

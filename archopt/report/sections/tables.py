@@ -10,6 +10,7 @@ import pandas as pd
 from archopt.report.analysis import classification_datasets, scenario_title, scenarios
 from archopt.report.provisional import mark_cells
 from archopt.report.study import Study
+from archopt.report.table import PAPER
 from archopt.report.tables import not_run_notes, scenario_table
 
 KEY = "tables"
@@ -20,7 +21,9 @@ SEARCH_COLUMNS = ("kind", "depth", "technique", "target_params", "model", "facto
 
 def dataset_tables(study: Study, dataset: str) -> list[tuple[str, pd.DataFrame]]:
     """(title, table) of every scenario with rows on ``dataset``, provisional cells marked."""
-    frames = [(scenario_title(s), scenario_table(study.table, dataset, s)) for s in scenarios()]
+    in_paper = bool(((study.table["dataset"] == dataset) & (study.table["source"] == PAPER)).any())
+    frames = [(scenario_title(s, in_paper), scenario_table(study.table, dataset, s))
+              for s in scenarios()]
     return [(title, mark_cells(frame, dataset, study.provisional))
             for title, frame in frames if not frame.empty]
 
