@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from archopt.bench.benchmark import benchmark, deployable_onnx, reference_logits
 from archopt.bench.env import environment
 from archopt.bench.implementations import pick_implementations
 from archopt.bench.jobs import benchmark_images
-from archopt.bench.timing import median_ms_interleaved, time_images
+from archopt.bench.timing import machine_jitter, median_ms_interleaved, time_images
 from archopt.data import load_cifar, normalize
 from archopt.data.manifest import marker_path
 from archopt.export import onnx_bytes, onnx_metadata
@@ -155,7 +156,10 @@ def test_benchmark_json_has_every_runtime_and_statistic(shift_net, shift_onnx, i
     labels = np.arange(len(images)) % 10
     result = benchmark(shift_net, shift_onnx, images, labels, "cpu", BenchSettings(warmup=10))
     shipped = ("eager", "inductor", "onnxruntime", "openvino")
-    assert set(result) == {*shipped, "env"}
+    assert set(result) == {*shipped, "env", "jitter"}
+    # The machine's own jitter, timed in the worker before and after the runtimes.
+    assert [window["n"] > 0 and window["median_ms"] > 0 and window["iqr_ratio"] >= 0
+            for window in result["jitter"]["windows"]] == [True, True]
     for runtime in shipped:
         stats = result[runtime]
         assert RUNTIME_KEYS <= set(stats)
@@ -173,7 +177,7 @@ def test_benchmark_runs_only_the_configured_runtimes(images):
     model = get_model("resnet20-dsc").eval()
     labels = np.zeros(3, dtype=np.int64)
     result = benchmark(model, b"", images[:3], labels, settings=BenchSettings(runtimes=("eager",)))
-    assert set(result) == {"eager", "env"} and result["eager"]["shift_impl"] is None
+    assert set(result) == {"eager", "env", "jitter"} and result["eager"]["shift_impl"] is None
     with pytest.raises(ValueError, match="bench.runtimes"):
         BenchSettings(runtimes=("tensorrt",))
 
@@ -222,3 +226,12 @@ def test_benchmark_images_are_the_first_normalized_test_images(tmp_path):
     np.testing.assert_array_equal(labels, test.labels[:7].numpy())
     np.testing.assert_allclose(images, normalize(test.images[:7], "cifar10").numpy())
     assert len(benchmark_images(marker, "cifar10", None)[0]) == 20
+
+
+def test_the_machine_jitter_probe_times_its_reference_for_the_duration_asked():
+    started = time.perf_counter()
+    jitter = machine_jitter(0.2)
+    assert time.perf_counter() - started >= 0.2
+    # Each sort takes well under the window, so the window holds many timed queries.
+    assert jitter["n"] >= 10 and jitter["n"] * jitter["median_ms"] <= 200 * 1.01
+    assert 0 <= jitter["iqr_ratio"] < 10

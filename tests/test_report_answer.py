@@ -233,10 +233,13 @@ def test_the_devices_section_counts_each_devices_cells_and_noisy_timings(tmp_pat
     noisy = tmp_path / "results/bench/cifar10/resnet20/cpu.json"
     bench = json.loads(noisy.read_text())
     bench["eager"]["warning"] = "noisy"
+    bench["jitter"] = {"windows": [{"iqr_ratio": 0.04}, {"iqr_ratio": 0.13}]}
     noisy.write_text(json.dumps(bench))
     inputs = ReportInputs(paper=PAPER, runtimes=("eager", "onnxruntime"), **paths)
     rows = {row.device: row for row in devices.data(Study(inputs, config={}))["devices"]}
     assert (rows["cpu"].imported, rows["cpu"].cells, rows["cpu"].noisy) == (False, 22, 1)
+    # The machine's jitter: the largest window of the device's files; none imported.
+    assert (rows["cpu"].jitter, rows[DEVICE].jitter) == (0.13, None)
     assert (rows[DEVICE].imported, rows[DEVICE].runtimes, rows[DEVICE].cells) == (
         True, ["onnxruntime"], 11)
     # The threads run_bench.py ran with (the import keeps its options in env.settings).

@@ -46,7 +46,15 @@ from archopt.bench.implementations import (
 )
 from archopt.bench.settings import BenchSettings
 from archopt.bench.stats import between_processes, latency_stats, topk_accuracy
-from archopt.bench.timing import Progress, load_timed, progress_logger, time_images
+from archopt.bench.timing import (
+    JITTER_REFERENCE,
+    JITTER_SECONDS,
+    Progress,
+    load_timed,
+    machine_jitter,
+    progress_logger,
+    time_images,
+)
 from archopt.bench.worker import RuntimeFailure, Worker, describe
 from archopt.export import onnx_bytes, onnx_metadata, with_metadata
 from archopt.io import atomic_path
@@ -314,6 +322,22 @@ def worker_environment(worker: Worker, threads: int, cuda_device: str | None) ->
         return environment(threads, cuda_device, runtimes)
 
 
+def worker_jitter(worker: Worker) -> dict[str, float] | None:
+    """The machine's own jitter where the runtimes are timed (the worker); None where the
+    worker cannot answer."""
+    try:
+        return worker.call(machine_jitter)
+    except RuntimeFailure:
+        return None
+
+
+def jitter_record(windows: list[dict[str, float] | None]) -> dict[str, Any]:
+    """A bench file's ``jitter``: the reference computation timed before and after the
+    runtimes, so a reader can tell the machine's noise from a runtime's."""
+    return {"reference": JITTER_REFERENCE, "seconds": JITTER_SECONDS,
+            "windows": [window for window in windows if window is not None]}
+
+
 def failed(logger: logging.Logger, runtime: str, reason: str) -> dict[str, str]:
     """A runtime's entry when it failed: the others' timings are kept."""
     logger.warning("%s: failed (%s)", runtime, reason)
@@ -392,9 +416,11 @@ def benchmark(
             worker = stack.enter_context(bench_worker(settings, logger).start())
         reference = reference_logits(model, images)  # while the worker starts
         exports = OnnxExports(images, Path(folder), deployed=onnx_model)
+        before = worker_jitter(worker)
         for name in settings.runtimes:
             result[name] = bench_one(worker, get_runtime(name), model, exports, images, labels,
                                      reference, device, settings)
+        result["jitter"] = jitter_record([before, worker_jitter(worker)])
         cuda = device.startswith("cuda")
         result["env"] = worker_environment(worker, settings.threads, device if cuda else None)
     return result

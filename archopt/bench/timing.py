@@ -122,3 +122,26 @@ def progress_logger(
         log.info("%s: %d/%d images, %.0f s elapsed, ETA %.0f s", label, done, total, elapsed, eta)
 
     return report
+
+
+# A fixed computation whose time depends on nothing but the machine: single-threaded in
+# every numpy build, under a millisecond, like a small network's query.
+JITTER_REFERENCE = "numpy sort of 262,144 float32 numbers"
+JITTER_SECONDS = 0.5
+
+
+def machine_jitter(duration_s: float = JITTER_SECONDS) -> dict[str, float]:
+    """The machine's own timing jitter, measured where the runtimes are timed: the
+    reference computation timed query by query for ``duration_s``; its interquartile
+    range over median (``iqr_ratio``) is what the same machine adds to any runtime's."""
+    values = np.random.default_rng(0).random(262_144, dtype=np.float32)
+    np.sort(values)  # untimed: page in the copy's buffer
+    samples = []
+    started = time.perf_counter_ns()
+    while time.perf_counter_ns() - started < duration_s * 1e9:
+        start = time.perf_counter_ns()
+        np.sort(values)
+        samples.append(time.perf_counter_ns() - start)
+    q1, median, q3 = np.percentile(np.asarray(samples) / 1e6, [25, 50, 75])
+    return {"median_ms": float(median), "iqr_ratio": float((q3 - q1) / median),
+            "n": len(samples)}

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from archopt.runtimes import list_runtimes
+from archopt.runtimes import BENCH_HEADER_KEYS, list_runtimes
 
 CATALOG_COLUMNS = ("name", "family", "technique", "scaling", "width_factor", "params", "macs",
                    "state_dict_bytes")
@@ -200,7 +200,7 @@ def not_measured(entry: dict[str, Any]) -> str | None:
 def runtimes_present(bench: dict[str, Any]) -> list[str]:
     """The runtimes a bench file has an object for (timings or a skip reason)."""
     # Besides one object per runtime the file holds header values (model, images, ...).
-    return [k for k, v in bench.items() if isinstance(v, dict) and k not in ("env", "storage")]
+    return [k for k, v in bench.items() if isinstance(v, dict) and k not in BENCH_HEADER_KEYS]
 
 
 def bench_runtimes(bench: dict[str, Any], configured: Sequence[str] = ()) -> list[str]:

@@ -71,7 +71,8 @@ RUNTIMES: Registry[Runtime] = Registry(
 RuntimeClass = TypeVar("RuntimeClass", bound=type[Runtime])
 # A runtime's name is its key in a bench JSON, next to these header keys.
 RUNTIME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-BENCH_HEADER_KEYS = ("model", "dataset", "device", "images", "env", "storage", "skipped")
+BENCH_HEADER_KEYS = ("model", "dataset", "device", "images", "env", "storage", "skipped",
+                     "jitter")
 
 
 def register_runtime(cls: RuntimeClass) -> RuntimeClass:

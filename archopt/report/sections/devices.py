@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from archopt.bench.timing import JITTER_REFERENCE
 from archopt.report.answer import measured_devices
 from archopt.report.study import Study
 from archopt.report.table import ARCHOPT
@@ -24,6 +25,15 @@ class DeviceRow:
     cells: int  # measured latencies (network x runtime)
     noisy: int
     unreliable: int
+    jitter: float | None  # the machine's own IQR / median, the largest of its bench files'
+
+
+def machine_jitter(study: Study, device: str) -> float | None:
+    """The largest ``iqr_ratio`` of the reference computation the device's bench files
+    timed beside their runtimes (archopt.bench.timing.machine_jitter); None if none did."""
+    ratios = [window["iqr_ratio"] for bench in study.benches if bench.get("device") == device
+              for window in (bench.get("jitter") or {}).get("windows", [])]
+    return max(ratios, default=None)
 
 
 def device_row(study: Study, device: str) -> DeviceRow:
@@ -36,8 +46,9 @@ def device_row(study: Study, device: str) -> DeviceRow:
     return DeviceRow(device, run is not None and run.imported, run.note if run else "",
                      list(dict.fromkeys(latency["runtime"])), len(latency),
                      int((warnings == "warning=noisy").sum()),
-                     int((warnings == "warning=unreliable").sum()))
+                     int((warnings == "warning=unreliable").sum()), machine_jitter(study, device))
 
 
 def data(study: Study) -> dict[str, Any]:
-    return {"devices": [device_row(study, device) for device in measured_devices(study.table)]}
+    return {"devices": [device_row(study, device) for device in measured_devices(study.table)],
+            "reference": JITTER_REFERENCE}
