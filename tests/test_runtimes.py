@@ -120,7 +120,7 @@ def test_a_registered_runtime_is_benchmarked_under_its_own_key(registered, shift
     onnx_model = deployable_onnx(shift_net, images[:3], threads=1, warmup=2)
     settings = BenchSettings(warmup=10, runtimes=("eager", "jit"))
     result = benchmark(shift_net, onnx_model, images, labels, "cpu", settings)
-    assert set(result) == {"eager", "jit", "env"}
+    assert set(result) == {"eager", "jit", "env", "jitter"}
     stats = result["jit"]
     assert STATS <= set(stats) and stats["n"] == len(images)
     assert 0 < stats["median_ms"] <= stats["p90_ms"] <= stats["p99_ms"]
@@ -146,7 +146,7 @@ def test_every_registered_runtime_runs_by_default_and_reports_its_versions(regis
     onnx_model = onnx_bytes(model, torch.from_numpy(images[:1]))
     result = benchmark(model, onnx_model, images[:3], np.zeros(3, dtype=np.int64))
     assert list_runtimes() == [*SHIPPED, "jit"]
-    assert set(result) == {*SHIPPED, "jit", "env"}
+    assert set(result) == {*SHIPPED, "jit", "env", "jitter"}
     assert result["jit"]["shift_impl"] is None and result["jit"]["shift_impl_ms"] == {}
     assert environment(threads=1)["jit"].startswith("traced")
 
