@@ -66,6 +66,7 @@ def test_a_job_gets_its_settings_from_the_rules_params_at_start(tmp_path: Path):
     assert settings.bench.protocol() == {"warmup": bench["warmup"], "min_queries": 7,
                                          "min_duration_s": 0.25, "repeats": 2}
     assert settings.bench.threads == 2
+    assert settings.runs_per_gpu == config["train"]["runs_per_gpu"]  # from the config
 
 
 class Counter:

@@ -89,7 +89,7 @@ def posttrain_job(snakemake: Any) -> None:
         fp32_onnx=Path(snakemake.input.onnx), data_marker=Path(snakemake.input.data),
         summary=Path(output.summary), deployable=Path(output.deployable),
         bench=Path(output.bench), artifacts=Path(output.artifacts),
-        settings=start.settings, logger=logger, gpu=gpu_request(snakemake),
+        settings=start.settings, logger=logger, gpu=gpu_request(snakemake, start.settings.runs_per_gpu),
     )
     logger.info("%s on %s, %d threads", name, job.dataset, snakemake.threads)
     get_posttrain_method(name.method).run(job)

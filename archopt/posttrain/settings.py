@@ -47,6 +47,7 @@ class PostTrainSettings:
     momentum: float
     weight_decay: float
     train_threads: int
+    runs_per_gpu: int  # train.runs_per_gpu: an instruction (archopt.gpu), not an input
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], threads: int | None = None
@@ -73,6 +74,7 @@ class PostTrainSettings:
             momentum=setting("train", train, "momentum", float),
             weight_decay=setting("train", train, "weight_decay", float),
             train_threads=setting("train", train, "threads", int),
+            runs_per_gpu=setting("train", train, "runs_per_gpu", int),
         )
 
 
@@ -80,6 +82,8 @@ def job_posttrain_settings(snakemake: Any) -> PostTrainSettings:
     """The settings of a ``posttrain`` job, from its rule's ``params`` (what Snakemake
     reruns it on), the config's plugins and the job's threads."""
     params = snakemake.params
-    config = {"posttrain": params.posttrain, "train": params.train, "bench": params.bench,
+    # train.runs_per_gpu comes from the config: changing it reruns nothing.
+    train = dict(params.train, runs_per_gpu=snakemake.config["train"]["runs_per_gpu"])
+    config = {"posttrain": params.posttrain, "train": train, "bench": params.bench,
               "plugins": snakemake.config.get("plugins") or ()}
     return PostTrainSettings.from_config(config, threads=snakemake.threads)

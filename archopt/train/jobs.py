@@ -52,12 +52,9 @@ def evaluation_batches(data: ImageSet, dataset: str) -> BatchSource:
     return lambda generator: batches(data, EVAL_BATCH_SIZE, dataset, shuffle=False, augment=False)
 
 
-def gpu_request(snakemake: Any, runs_per_gpu: int | None = None) -> tuple[int, int]:
+def gpu_request(snakemake: Any, runs_per_gpu: int) -> tuple[int, int]:
     """``claim_device``'s arguments for a training-type job: the GPUs it asked for, and
-    how many such jobs may share one GPU (``runs_per_gpu``: the job's settings'
-    ``train.runs_per_gpu``; the config's where None)."""
-    if runs_per_gpu is None:
-        runs_per_gpu = TrainSettings.from_config(snakemake.config).runs_per_gpu
+    how many such jobs may share one GPU (its settings' ``train.runs_per_gpu``)."""
     return requested_gpus(snakemake.resources), runs_per_gpu
 
 
